@@ -1,0 +1,118 @@
+"""The frames, videos and enhanced tables of DESIGN.md as pyarrow schemas, and their validator."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+KEY = ("video_id", "frame_index")
+
+STATUS_OK = "ok"
+STATUS_NO_FACE = "no_face"
+STATUS_ROI_TOO_SMALL = "roi_too_small"
+STATUS_LOW_CONFIDENCE = "low_confidence"
+STATUS_REJECTED_QUALITY = "rejected_quality"
+STATUS_DECODE_ERROR = "decode_error"
+STATUSES = (
+    STATUS_OK,
+    STATUS_NO_FACE,
+    STATUS_ROI_TOO_SMALL,
+    STATUS_LOW_CONFIDENCE,
+    STATUS_REJECTED_QUALITY,
+    STATUS_DECODE_ERROR,
+)
+
+FRAMES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("frame_index", pa.int32(), nullable=False),
+        pa.field("fps", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("image", pa.binary(), nullable=False),
+        pa.field("timestamp", pa.float64()),  # seconds from the video's start (VFR-safe)
+    ]
+)
+FRAMES_OPTIONAL = {"reference": pa.binary(), "source_path": pa.string(), "timestamp": pa.float64()}
+
+# One row per video, written beside the frames so export can restore fps, length and audio.
+VIDEOS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("source_path", pa.string()),
+        pa.field("fps", pa.float64()),
+        pa.field("frame_count", pa.int32()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("audio", pa.binary()),  # the source's audio stream remuxed alone (e.g. .mka), or null
+        pa.field("audio_format", pa.string()),
+    ]
+)
+
+METRIC_COLUMNS = (
+    "sharpness_in",
+    "sharpness_out",
+    "sharpness_ratio_in",
+    "sharpness_ratio_out",
+    "seam",
+    "delta_e",
+    "psnr_in",
+    "psnr_out",
+    "ssim_in",
+    "ssim_out",
+)
+
+ENHANCED_EXTRA = [
+    pa.field("enhanced", pa.binary(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("mouth_box", pa.list_(pa.int32(), 4)),
+    *[pa.field(name, pa.float64()) for name in METRIC_COLUMNS],
+    pa.field("model_version", pa.string()),
+    pa.field("config_hash", pa.string()),
+    pa.field("run_id", pa.string()),
+]
+ENHANCED = pa.schema(list(FRAMES) + ENHANCED_EXTRA)
+
+
+class SchemaError(ValueError):
+    """A table does not match its contract; the message names the column."""
+
+
+def validate(schema_of_table: pa.Schema, contract: pa.Schema, name: str = "table") -> None:
+    """Raise SchemaError naming the first missing or mistyped column.
+
+    Nullable contract columns may be absent (they are optional); non-nullable ones must exist.
+    Extra columns are allowed: the enhanced table carries the input's columns through.
+    """
+    for field in contract:
+        idx = schema_of_table.get_field_index(field.name)
+        if idx < 0:
+            if not field.nullable:
+                raise SchemaError(f"{name}: required column '{field.name}' is missing")
+            continue
+        actual = schema_of_table.field(idx).type
+        if not _compatible(actual, field.type):
+            raise SchemaError(f"{name}: column '{field.name}' has type {actual}, expected {field.type}")
+
+
+def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    if actual.equals(expected):
+        return True
+    families = (
+        (pa.types.is_binary, pa.types.is_large_binary),
+        (pa.types.is_string, pa.types.is_large_string),
+        (pa.types.is_integer,),
+        (pa.types.is_floating,),
+        (pa.types.is_list, pa.types.is_fixed_size_list, pa.types.is_large_list),
+    )
+    for family in families:
+        if any(f(expected) for f in family) and any(f(actual) for f in family):
+            return True
+    return False
+
+
+def validate_frames(schema_of_table: pa.Schema) -> None:
+    validate(schema_of_table, FRAMES, "frames table")
+
+
+def validate_enhanced(schema_of_table: pa.Schema) -> None:
+    validate(schema_of_table, ENHANCED, "enhanced table")

@@ -1,0 +1,122 @@
+"""Shared fixtures: the developer fixtures folder, a real S3 endpoint (moto's server) on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(os.environ.get("RAYMOUTH_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+
+
+def fixture_path(rel: str) -> Path:
+    """A file from the shared fixtures, or skip the test with a clear reason."""
+    path = FIXTURES / rel
+    if not path.exists():
+        pytest.skip(f"fixture {rel} not found under {FIXTURES} (set RAYMOUTH_FIXTURES)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"fixtures folder {FIXTURES} not found (set RAYMOUTH_FIXTURES)")
+    return FIXTURES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _moto_server_cmd() -> list[str]:
+    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    return [exe] if exe else [sys.executable, "-m", "moto.server"]
+
+
+class S3Server:
+    """A moto S3 server process; ``env`` holds the AWS variables that point clients at it."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **(extra_env or {})}
+        self.proc = subprocess.Popen(
+            [*_moto_server_cmd(), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("moto_server exited at start")
+                time.sleep(0.1)
+        raise RuntimeError("moto_server did not start in 30 s")
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def make_bucket(self, name: str | None = None) -> str:
+        name = name or f"b-{uuid.uuid4().hex[:10]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def s3_env(s3_server, monkeypatch):
+    """Point this test's process (and its child processes) at the moto server; yields the server."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    yield s3_server
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A small local Ray cluster shared by the tests of one session (fractional CPUs, see STACK.md)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
