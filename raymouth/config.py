@@ -38,6 +38,7 @@ class IngestConfig:
     rows_per_file: int = 256  # bounded Parquet files give every actor work
     rows_per_group: int = 32  # bounded row groups keep memory per read small
     max_parallel_videos: int = 0  # 0: one per available CPU
+    image_folder_fps: float = 25.0  # frame rate given to a folder of images (it has none of its own)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class LocateConfig:
     face_choice: str = "largest"  # largest | first
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
+    detection_floor: float = 0.25  # faces scoring in [floor, min_detection_confidence) -> low_confidence
     margin: float = 0.3  # box grows by this fraction of the lip box on each side
     min_box_px: int = 24  # smaller mouth boxes -> roi_too_small
     max_side_px: int = 4096  # larger frames are downscaled for landmarks only
@@ -117,6 +119,7 @@ class PipelineConfig:
     num_gpus_per_enhance_actor: float = -1.0  # -1: 1 when the cluster has GPUs, else 0
     cpus_per_actor: float = 0.5  # fractional, so Ray Data's read tasks are never starved
     output_format: str = "png"
+    rows_per_unit: int = 256  # resume and smoothing grain; bounds one locate actor's memory
 
 
 @dataclass

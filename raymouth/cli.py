@@ -1,0 +1,146 @@
+"""The ``raymouth`` command line: parses arguments, loads config, calls one function, prints a summary.
+
+Every user error (bad argument, unreachable storage, bad config) ends as one line on stderr and
+exit status 2, before any cluster work.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from raymouth import config as config_mod
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config file (see `raymouth config`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="raymouth", description="Repair the mouth region of talking-head video datasets on Ray.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="make a sample clip, ingest, enhance and export it (no arguments needed)")
+    p.add_argument("--workdir", default="raymouth-demo", help="where the demo writes (default ./raymouth-demo)")
+    _common(p)
+
+    p = sub.add_parser("ingest", help="videos / image folders -> frames dataset (Parquet)")
+    p.add_argument("sources", nargs="+", help="video files (mp4, mov, avi, webm, mkv) or folders of images")
+    p.add_argument("--out", required=True, help="output dataset URI (folder or s3://bucket/prefix)")
+    _common(p)
+
+    p = sub.add_parser("enhance", help="enhance the mouths of a frames dataset (the main job)")
+    p.add_argument("input", help="frames dataset URI")
+    p.add_argument("--out", required=True, help="output URI; the run is written under OUT/<run_id>/")
+    p.add_argument("--run-id", help="name of the run; re-running the same id resumes it")
+    _common(p)
+
+    p = sub.add_parser("export", help="frames dataset or enhanced run -> mp4 per video (+ contact sheets)")
+    p.add_argument("input", help="frames dataset URI, or an enhanced run OUT/<run_id>")
+    p.add_argument("--out", required=True, help="local folder for the mp4 files")
+    p.add_argument("--column", choices=("image", "enhanced"), default=None, help="which frames to export (default: enhanced when present)")
+    p.add_argument("--videos", help="the ingested dataset URI whose videos/ table holds fps and audio (for enhanced runs)")
+    p.add_argument("--contact-sheet", type=int, default=0, metavar="N", help="also write a before/after sheet of N frames")
+    _common(p)
+
+    p = sub.add_parser("bench", help="measure stage costs and pipeline throughput; prints a Markdown table")
+    p.add_argument("--frames", type=int, default=200, help="frames to process")
+    p.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    p.add_argument("--stage", choices=("all", "locate"), default="all")
+    _common(p)
+
+    p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
+    _common(p)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(args.config, args.overrides)
+        return COMMANDS[args.command](args, cfg) or 0
+    except KeyboardInterrupt:
+        print("raymouth: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - user errors become one line; others keep their traceback
+        if _is_user_error(exc):
+            print(f"raymouth: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    names = {"ConfigError", "StorageError", "PipelineError", "ClusterError", "VideoError", "WeightsError", "LandmarkerError", "IngestError", "SchemaError", "TrainError"}
+    return type(exc).__name__ in names
+
+
+def cmd_config(args, cfg) -> int:
+    print(config_mod.dump_yaml(cfg), end="")
+    return 0
+
+
+def cmd_ingest(args, cfg) -> int:
+    from raymouth.ingest import ingest
+
+    ingest(args.sources, args.out, cfg)
+    return 0
+
+
+def cmd_enhance(args, cfg) -> int:
+    from raymouth.pipeline import run
+
+    run(args.input, args.out, args.run_id, cfg)
+    return 0
+
+
+def cmd_export(args, cfg) -> int:
+    from raymouth.export import export
+
+    paths = export(args.input, args.out, column=args.column, contact_sheet=args.contact_sheet, cfg=cfg, videos_uri=args.videos)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_bench(args, cfg) -> int:
+    from raymouth.bench import bench
+
+    table = bench(cfg, frames=args.frames, stage=args.stage)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    return 0
+
+
+def cmd_demo(args, cfg) -> int:
+    """The README's run command: the whole job on a built-in sample, then where to look."""
+    from raymouth.export import export
+    from raymouth.pipeline import run
+    from raymouth.sample import make_sample_dataset
+
+    work = Path(args.workdir).resolve()
+    print(f"raymouth demo: working in {work}")
+    frames_uri = make_sample_dataset(work, cfg)
+    summary = run(frames_uri, str(work / "enhanced"), "demo", cfg)
+    outputs = export(summary["output"], str(work / "export"), column="enhanced", contact_sheet=6, cfg=cfg, videos_uri=frames_uri)
+    print("raymouth demo: done. Look at:")
+    for p in outputs:
+        print(f"  {p}")
+    print(f"  {os.path.join(summary['output'], 'summary.json')}")
+    return 0
+
+
+COMMANDS = {
+    "config": cmd_config,
+    "ingest": cmd_ingest,
+    "enhance": cmd_enhance,
+    "export": cmd_export,
+    "bench": cmd_bench,
+    "demo": cmd_demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

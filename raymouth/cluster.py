@@ -1,0 +1,62 @@
+"""Connecting to Ray and sizing the actor pools from what the cluster really has."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from raymouth.config import Config
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot run the job as configured; the message is one line for the user."""
+
+
+def ensure_ray(cfg: Config | None = None) -> None:
+    """Join the cluster named by RAY_ADDRESS (or the job's own); start a local one otherwise."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS") or None
+    ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level="WARNING")
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = True
+
+
+@dataclass(frozen=True)
+class StageSizes:
+    locate_actors: int
+    enhance_actors: int
+    composite_actors: int
+    gpus_per_enhance_actor: float
+    enhance_batch_size: int
+
+
+def stage_sizes(cfg: Config, resources: dict | None = None) -> StageSizes:
+    """Actor pool sizes from config, or from the cluster's CPUs and GPUs when config says 0."""
+    if resources is None:
+        import ray
+
+        resources = ray.cluster_resources()
+    cpus = float(resources.get("CPU", 1))
+    gpus = float(resources.get("GPU", 0))
+    p = cfg.pipeline
+    per_gpu = p.num_gpus_per_enhance_actor
+    if per_gpu < 0:
+        per_gpu = 1.0 if gpus >= 1 else 0.0
+    if per_gpu > 0 and gpus < per_gpu:
+        raise ClusterError(
+            f"pipeline.num_gpus_per_enhance_actor={per_gpu} but the cluster has {gpus:g} GPUs; "
+            "add GPU workers or set it to 0 to run the models on CPU"
+        )
+    cpu_slots = max(1, int(cpus / p.cpus_per_actor))
+    if per_gpu > 0:
+        enhance = p.enhance_actors or max(1, int(gpus / per_gpu))
+        locate = p.locate_actors or max(1, cpu_slots // 2)
+    else:
+        # CPU only: split the CPU slots between landmarks and models; both are CPU bound.
+        enhance = p.enhance_actors or max(1, cpu_slots // 4)
+        locate = p.locate_actors or max(1, cpu_slots // 4)
+    composite = max(1, cpu_slots // 4)
+    batch = p.enhance_batch_size_gpu if per_gpu > 0 else p.enhance_batch_size_cpu
+    return StageSizes(locate, enhance, composite, per_gpu, batch)

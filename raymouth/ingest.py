@@ -1,0 +1,368 @@
+"""Videos and image folders -> the frames dataset (Parquet, local or S3), one Ray task per video.
+
+Layout under the output URI::
+
+    frames/<video_id>/part-00000.parquet   schema.FRAMES + source_path; <= rows_per_file rows each,
+    frames/<video_id>/part-00001.parquet   row groups of rows_per_group rows
+    videos/<video_id>.parquet              one row (schema.VIDEOS, with the audio), written LAST
+
+The videos row is the commit marker: a video with it is finished and skipped on re-runs; a
+frames folder without it is what an interrupted run left, and is deleted and redone. Frames are
+streamed from the decoder to Parquet, so memory does not grow with the video's length.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymouth import codec, schema, storage, video
+from raymouth.config import Config, StorageConfig
+
+FRAMES_SCHEMA = pa.schema(list(schema.FRAMES) + [pa.field("source_path", pa.string())])
+CPUS_PER_TASK = 0.5  # fractional: whole-CPU tasks starved 2-core machines (STACK.md)
+
+
+class IngestError(RuntimeError):
+    """A source or the output cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input video: a video file or a folder of images, with its dataset id."""
+
+    path: str
+    video_id: str
+    kind: str  # "video" | "images"
+    info: video.VideoInfo
+
+
+# ---------------------------------------------------------------- sources and ids
+
+
+def _is_video_file(path: Path) -> bool:
+    return path.suffix.lower() in video.VIDEO_EXTENSIONS
+
+
+def expand_sources(sources: list[str]) -> list[tuple[str, str]]:
+    """(path, kind) for every source. A folder with images is one video; a folder holding only
+    video files stands for those videos (not recursive). Raises IngestError on the first bad one."""
+    found: list[tuple[str, str]] = []
+    for raw in sources:
+        p = Path(raw).expanduser()
+        if storage.is_s3(raw) or "://" in raw:
+            raise IngestError(f"{raw}: sources must be local files or folders")
+        if not p.exists():
+            raise IngestError(f"{p}: no such file or folder")
+        if p.is_dir():
+            if video.image_files(p):
+                found.append((str(p.resolve()), "images"))
+                continue
+            videos = sorted(f for f in p.iterdir() if f.is_file() and _is_video_file(f))
+            if not videos:
+                raise IngestError(f"{p}: folder has neither images nor videos")
+            found.extend((str(f.resolve()), "video") for f in videos)
+        elif _is_video_file(p):
+            found.append((str(p.resolve()), "video"))
+        else:
+            exts = ", ".join(video.VIDEO_EXTENSIONS)
+            raise IngestError(f"{p}: unsupported file type '{p.suffix}' (videos: {exts}; or a folder of images)")
+    return found
+
+
+def sanitize_id(name: str) -> str:
+    """A file stem made safe as a folder/object name: letters, digits, '.', '_', '-'."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    return clean or "video"
+
+
+def assign_ids(paths: list[str]) -> list[str]:
+    """Ids from the file stems; stems shared by several paths get a short hash of the full path,
+    so the same file gets the same id whatever the order or the other sources of a run."""
+    stems = [sanitize_id(Path(p).stem if Path(p).suffix else Path(p).name) for p in paths]
+    counts: dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    ids = [s if counts[s] == 1 else f"{s}-{hashlib.sha1(p.encode()).hexdigest()[:8]}" for s, p in zip(stems, paths)]
+    if len(set(ids)) != len(ids):
+        raise IngestError("the same source is listed twice")
+    return ids
+
+
+def validate_sources(sources: list[str], cfg: Config) -> list[Source]:
+    """Check every source before any output is written; fail with one line on the first bad one."""
+    if not sources:
+        raise IngestError("no sources given")
+    found = expand_sources(sources)
+    ids = assign_ids([p for p, _ in found])
+    result = []
+    for (path, kind), vid in zip(found, ids):
+        try:
+            info = video.probe(path) if kind == "video" else video.probe_image_folder(path, cfg.ingest.image_folder_fps)
+        except video.VideoError as exc:
+            raise IngestError(str(exc)) from None
+        result.append(Source(path, vid, kind, info))
+    return result
+
+
+# ---------------------------------------------------------------- one video
+
+
+def _frames_of(src: Source, cfg: Config) -> Iterator[video.Frame]:
+    if src.kind == "images":
+        return video.iter_image_folder(src.path, src.info.fps)
+    return video.iter_frames(src.path)
+
+
+class _PartWriter:
+    """Writes frame rows to part-NNNNN.parquet files of at most ``rows_per_file`` rows, in row
+    groups of ``rows_per_group``; holds at most one row group of encoded images in memory."""
+
+    def __init__(self, folder: storage.Location, rows_per_file: int, rows_per_group: int) -> None:
+        if rows_per_group > rows_per_file:  # write_dataset has the same rule (STACK.md)
+            raise IngestError("ingest.rows_per_group must not exceed ingest.rows_per_file")
+        self.folder, self.per_file, self.per_group = folder, rows_per_file, rows_per_group
+        self.rows: list[dict] = []
+        self.part = 0
+        self.in_file = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.sink = None
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= min(self.per_group, self.per_file - self.in_file):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        if self.writer is None:
+            loc = self.folder.join(f"part-{self.part:05d}.parquet")
+            self.sink = loc.fs.open_output_stream(loc.path)
+            # images are PNG/JPEG already: compressing them again only costs CPU
+            self.writer = pq.ParquetWriter(self.sink, FRAMES_SCHEMA, compression={"image": "NONE"} | {
+                f.name: "SNAPPY" for f in FRAMES_SCHEMA if f.name != "image"})
+        table = pa.Table.from_pylist(self.rows, schema=FRAMES_SCHEMA)
+        self.writer.write_table(table, row_group_size=len(self.rows))
+        self.in_file += len(self.rows)
+        self.rows = []
+        if self.in_file >= self.per_file:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.sink.close()
+            self.writer, self.sink = None, None
+            self.part += 1
+            self.in_file = 0
+
+    def close(self) -> None:
+        self._flush()
+        self._close_file()
+
+
+def _videos_row(src: Source, frame_count: int, audio: bytes | None) -> pa.Table:
+    info = src.info
+    duration = info.duration_s or frame_count / info.fps
+    row = {
+        "video_id": src.video_id,
+        "source_path": src.path,
+        "fps": info.fps,
+        "frame_count": frame_count,
+        "width": info.width,
+        "height": info.height,
+        "duration_s": duration,
+        "audio": audio,
+        "audio_format": video.AUDIO_FORMAT if audio else None,
+    }
+    return pa.Table.from_pylist([row], schema=schema.VIDEOS)
+
+
+def _table_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
+    """Decode one source and write its frames, then its videos row (the commit marker).
+
+    Anything a previous, interrupted attempt left in its frames folder is deleted first. On
+    failure the partial frames folder is removed again, so nothing half-written is left behind.
+    """
+    start = time.perf_counter()
+    root = storage.resolve(out_uri, cfg.storage)
+    folder = root.join("frames", src.video_id)
+    storage.delete_dir(folder)
+    fmt, quality = cfg.ingest.image_format, cfg.ingest.jpeg_quality
+    writer = _PartWriter(folder, cfg.ingest.rows_per_file, cfg.ingest.rows_per_group)
+    count = 0
+    try:
+        for index, t, rgb in _frames_of(src, cfg):
+            writer.add({
+                "video_id": src.video_id,
+                "frame_index": index,
+                "fps": src.info.fps,
+                "width": rgb.shape[1],
+                "height": rgb.shape[0],
+                "image": codec.encode(rgb, fmt, quality),
+                "timestamp": t,
+                "source_path": src.path,
+            })
+            count = index + 1
+        writer.close()
+        audio = video.extract_audio(src.path) if src.kind == "video" else None
+        storage.write_bytes(root.join("videos", f"{src.video_id}.parquet"), _table_bytes(_videos_row(src, count, audio)))
+    except BaseException:
+        _discard(writer, folder)
+        raise
+    return {"video_id": src.video_id, "frames": count, "seconds": time.perf_counter() - start}
+
+
+def _discard(writer: _PartWriter, folder: storage.Location) -> None:
+    try:
+        if writer.sink is not None:
+            writer.sink.close()
+        storage.delete_dir(folder)
+    except Exception:  # the original error is the one to report
+        pass
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def resolved_storage(cfg: StorageConfig) -> StorageConfig:
+    """Config values with the AWS variables filled in, so Ray workers (whose environment may
+    differ from the driver's) reach the same endpoint with the same credentials."""
+    env = os.environ.get
+    return dataclasses.replace(
+        cfg,
+        endpoint_url=cfg.endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL") or "",
+        region=cfg.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "",
+        access_key_id=cfg.access_key_id or env("AWS_ACCESS_KEY_ID") or "",
+        secret_access_key=cfg.secret_access_key or env("AWS_SECRET_ACCESS_KEY") or "",
+    )
+
+
+def ensure_ray() -> None:
+    """Join the running Ray cluster if there is one, else start a local one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address="auto", log_to_driver=False, configure_logging=False)
+    except ConnectionError:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def finished_ids(root: storage.Location) -> set[str]:
+    """Videos whose commit row exists."""
+    return {Path(p).stem for p in storage.list_files(root.join("videos"), ".parquet")}
+
+
+def ingest(sources: list[str], out_uri: str, cfg: Config | None = None, use_ray: bool | None = None) -> dict:
+    """Ingest videos/image folders into the frames dataset at ``out_uri``; returns a summary.
+
+    All sources and the output are checked before anything is written. Finished videos are
+    skipped. ``use_ray`` None: Ray tasks when more than one video is to be done (a single video
+    is faster in this process than starting a cluster); True/False force it.
+    """
+    cfg = cfg or Config()
+    cfg = dataclasses.replace(cfg, storage=resolved_storage(cfg.storage)) if storage.is_s3(out_uri) else cfg
+    start = time.perf_counter()
+    srcs = validate_sources(list(sources), cfg)
+    try:
+        root = storage.check_writable(out_uri, cfg.storage)
+    except storage.StorageError as exc:
+        raise IngestError(str(exc)) from None
+    done = finished_ids(root)
+    todo = [s for s in srcs if s.video_id not in done]
+    total = len(srcs)
+    for i, s in enumerate(s for s in srcs if s.video_id in done):
+        print(f"[{i + 1}/{total}] {s.video_id}: already ingested, skipped", flush=True)
+    if use_ray is None:
+        use_ray = len(todo) > 1
+    runner = _run_ray if use_ray and todo else _run_local
+    results, errors = runner(todo, out_uri, cfg, total - len(todo), total)
+    seconds = time.perf_counter() - start
+    frames = sum(r["frames"] for r in results)
+    summary = {
+        "out_uri": root.uri,
+        "videos": total,
+        "ingested": len(results),
+        "skipped": total - len(todo),
+        "failed": len(errors),
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(frames / seconds, 2) if seconds > 0 else 0.0,
+        "video_ids": [s.video_id for s in srcs],
+    }
+    print(
+        f"ingest: {len(results)} videos ingested, {summary['skipped']} skipped, {frames} frames "
+        f"in {seconds:.1f} s ({summary['frames_per_s']} frames/s) -> {root.uri}",
+        flush=True,
+    )
+    if errors:
+        vid, msg = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise IngestError(f"{len(errors)} of {len(todo)} videos failed; {vid}: {msg}{more}")
+    return summary
+
+
+def _report(n: int, total: int, result: dict) -> None:
+    print(f"[{n}/{total}] {result['video_id']}: {result['frames']} frames in {result['seconds']:.1f} s", flush=True)
+
+
+def _run_local(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):
+    results, errors = [], []
+    for src in todo:
+        try:
+            result = ingest_one_video(src, out_uri, cfg)
+        except (video.VideoError, storage.StorageError, OSError) as exc:
+            errors.append((src.video_id, str(exc).splitlines()[0]))
+            n += 1
+            print(f"[{n}/{total}] {src.video_id}: FAILED: {errors[-1][1]}", flush=True)
+            continue
+        n += 1
+        results.append(result)
+        _report(n, total, result)
+    return results, errors
+
+
+def _run_ray(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):
+    """One task per video, at most ``max_parallel_videos`` (default: the cluster's CPUs) at once."""
+    import ray
+
+    ensure_ray()
+    task = ray.remote(num_cpus=CPUS_PER_TASK, max_retries=0)(ingest_one_video)
+    limit = cfg.ingest.max_parallel_videos or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    pending = list(todo)
+    running: dict = {}
+    results, errors = [], []
+    while pending or running:
+        while pending and len(running) < limit:
+            src = pending.pop(0)
+            running[task.remote(src, out_uri, cfg)] = src
+        ready, _ = ray.wait(list(running), num_returns=1)
+        src = running.pop(ready[0])
+        n += 1
+        try:
+            result = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            errors.append((src.video_id, str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__))
+            print(f"[{n}/{total}] {src.video_id}: FAILED: {errors[-1][1]}", flush=True)
+            continue
+        results.append(result)
+        _report(n, total, result)
+    return results, errors

@@ -1,0 +1,1 @@
+"""Models of the enhance chain. No Ray here: a model knows no cluster."""

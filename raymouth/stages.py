@@ -1,0 +1,214 @@
+"""The Ray Data batch callables of the enhance job, besides ``locate.Locate``.
+
+Each maps ``dict[str, np.ndarray]`` to ``dict[str, np.ndarray]`` and imports nothing of Ray, so a
+test can call it on a hand-built batch without a cluster.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymouth import codec, metrics, roi, schema, storage, units
+from raymouth.config import Config, StorageConfig
+
+INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "_unit", "_path")
+
+
+class ReadUnits:
+    """Reads whole units (see ``units``) and yields them located, one batch per unit slice.
+
+    Reading and locating happen in one actor so a unit is always smoothed as a whole, whatever
+    else the cluster is doing; output batches are bounded by ``pipeline.locate_batch_size``.
+    """
+
+    def __init__(self, cfg: Config, in_storage: StorageConfig, in_is_s3: bool) -> None:
+        from raymouth.locate import Locate
+
+        self.cfg = cfg
+        self.fs = _filesystem(in_storage, in_is_s3)
+        self.locate = Locate(cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]):
+        for row in _rows(batch):
+            unit = units.Unit.from_row(row)
+            table = units.read_unit(self.fs, unit)
+            located = self.locate(_to_numpy(table))
+            located["_unit"] = np.array([unit.unit_id] * table.num_rows, dtype=object)
+            n = table.num_rows
+            step = max(1, self.cfg.pipeline.locate_batch_size)
+            for start in range(0, n, step):
+                yield {k: v[start : start + step] for k, v in located.items()}
+
+    def __del__(self) -> None:
+        locate = getattr(self, "locate", None)
+        if locate is not None:
+            locate.close()
+
+
+class EnhanceStage:
+    """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor."""
+
+    def __init__(self, cfg: Config) -> None:
+        from raymouth.chain import EnhanceChain
+
+        self.chain = EnhanceChain(cfg)
+        self.model_version = self.chain.model_version
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["status"])
+        out = np.empty(n, dtype=object)
+        out[:] = [b""] * n
+        ok = [i for i in range(n) if batch["status"][i] == schema.STATUS_OK]
+        crops = [codec.decode(batch["crop"][i])[0] for i in ok]
+        for i, enhanced in zip(ok, self.chain(crops) if crops else []):
+            out[i] = codec.encode(enhanced, "png")
+        batch["enhanced_crop"] = out
+        batch["model_version"] = np.array([self.model_version] * n, dtype=object)
+        return batch
+
+
+class Composite:
+    """Colour-matches and pastes the enhanced crop back, scores it and applies the do-no-harm gate."""
+
+    def __init__(self, cfg: Config, run_id: str) -> None:
+        self.cfg = cfg
+        self.run_id = run_id
+        self.config_hash = cfg.hash()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["status"])
+        enhanced = np.empty(n, dtype=object)
+        status = np.array(batch["status"], dtype=object)
+        cols = {name: np.full(n, np.nan) for name in schema.METRIC_COLUMNS}
+        for i in range(n):
+            enhanced[i] = batch["image"][i]  # pass-through rows keep their original bytes
+            if status[i] != schema.STATUS_OK:
+                continue
+            frame, _ = codec.decode(batch["image"][i])
+            crop_out, _ = codec.decode(batch["enhanced_crop"][i])
+            box = tuple(int(v) for v in batch["mouth_box"][i])
+            polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2)
+            result, row_metrics = self.composite_one(frame, crop_out, box, polygon, _reference(batch, i))
+            for name, value in row_metrics.items():
+                cols[name][i] = value
+            if self.rejected(row_metrics):
+                status[i] = schema.STATUS_REJECTED_QUALITY
+            else:
+                enhanced[i] = codec.encode(result, self.cfg.pipeline.output_format)
+        batch["enhanced"] = enhanced
+        batch["status"] = status
+        batch.update(cols)
+        batch["config_hash"] = np.array([self.config_hash] * n, dtype=object)
+        batch["run_id"] = np.array([self.run_id] * n, dtype=object)
+        return batch
+
+    def composite_one(
+        self, frame: np.ndarray, crop_out: np.ndarray, box: tuple[int, int, int, int], polygon: np.ndarray, reference: np.ndarray | None
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        loc = self.cfg.locate
+        alpha = roi.feathered_mask(frame.shape[:2], box, polygon, loc.feather_px)
+        matched = roi.colour_match(crop_out, frame, box, alpha, loc.colour_ring_px)
+        result = roi.paste(frame, matched, box, alpha)
+        x0, y0, x1, y1 = box
+        m = {
+            "sharpness_in": metrics.sharpness(frame[y0:y1, x0:x1]),
+            "sharpness_out": metrics.sharpness(result[y0:y1, x0:x1]),
+            "sharpness_ratio_in": metrics.sharpness_ratio(frame, box),
+            "sharpness_ratio_out": metrics.sharpness_ratio(result, box),
+            "seam": metrics.seam_score(result, box) - metrics.seam_score(frame, box),
+            "delta_e": metrics.delta_e_to_surround(result, box, loc.colour_ring_px)
+            - metrics.delta_e_to_surround(frame, box, loc.colour_ring_px),
+        }
+        if reference is not None and reference.shape == frame.shape:
+            m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
+            m["psnr_out"], m["ssim_out"] = metrics.mouth_psnr_ssim(result, reference, box)
+        return result, m
+
+    def rejected(self, m: dict[str, float]) -> bool:
+        """Do no harm: keep the input when the paste made the seam or the colour worse than it was."""
+        return m["seam"] > self.cfg.gate.max_seam or m["delta_e"] > self.cfg.gate.max_delta_e
+
+
+class WriteOutput:
+    """Writes a batch to ``frames/`` and ``metrics/`` under the run and returns its metric rows.
+
+    File names are derived from the rows (see ``units.output_name``), so a retried task rewrites
+    the same file instead of adding a duplicate; rows are never appended to existing files.
+    """
+
+    def __init__(self, run_path: str, out_storage: StorageConfig, out_is_s3: bool) -> None:
+        self.fs = _filesystem(out_storage, out_is_s3)
+        self.run_path = run_path  # path inside the output filesystem
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.time()
+        table = _enhanced_table(batch)
+        metric_table = table.drop_columns([c for c in ("image", "enhanced", "reference") if c in table.column_names])
+        for uid in sorted(set(batch["_unit"])):
+            rows = np.flatnonzero(np.asarray(batch["_unit"]) == uid)
+            keys = [(str(batch["video_id"][i]), int(batch["frame_index"][i])) for i in rows]
+            name = units.output_name(uid, keys)
+            idx = pa.array(rows)
+            self._write(f"frames/{name}", table.take(idx))
+            self._write(f"metrics/{name}", metric_table.take(idx))
+        result = {name: metric_table.column(name).to_numpy(zero_copy_only=False) for name in metric_table.column_names if name != "mouth_box"}
+        result["_write_s"] = np.full(len(batch["status"]), (time.time() - started) / max(1, len(batch["status"])))
+        return result
+
+    def _write(self, rel: str, table: pa.Table) -> None:
+        path = f"{self.run_path}/{rel}"
+        tmp = path if isinstance(self.fs, pa.fs.PyFileSystem) else f"{path}.tmp"
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with self.fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out)
+        if tmp != path:
+            self.fs.move(tmp, path)  # local: readers never see half a file
+
+
+def _enhanced_table(batch: dict[str, np.ndarray]) -> pa.Table:
+    """The enhanced-table columns of a batch: the input's columns plus the contract's, no internals."""
+    columns = {}
+    for name, values in batch.items():
+        if name in INTERNAL_COLUMNS:
+            continue
+        if name == "mouth_box":
+            columns[name] = pa.array([list(map(int, b)) for b in values], type=pa.list_(pa.int32(), 4))
+        elif name in schema.ENHANCED.names:
+            columns[name] = pa.array(list(values) if values.dtype == object else values, type=schema.ENHANCED.field(name).type)
+        else:
+            columns[name] = pa.array(list(values) if values.dtype == object else values)
+    return pa.table(columns)
+
+
+def _rows(batch: dict[str, np.ndarray]) -> list[dict]:
+    n = len(next(iter(batch.values())))
+    return [{k: v[i] for k, v in batch.items()} for i in range(n)]
+
+
+def _to_numpy(table: pa.Table) -> dict[str, np.ndarray]:
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_binary(col.type) or pa.types.is_string(col.type) or pa.types.is_large_binary(col.type):
+            arr = np.empty(len(col), dtype=object)
+            arr[:] = col.to_pylist()
+            out[name] = arr
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _reference(batch: dict[str, np.ndarray], i: int) -> np.ndarray | None:
+    if "reference" not in batch or batch["reference"][i] is None:
+        return None
+    ref, status = codec.decode(batch["reference"][i])
+    return ref if status == schema.STATUS_OK else None
+
+
+def _filesystem(storage_cfg: StorageConfig, is_s3: bool) -> pa.fs.FileSystem:
+    if is_s3:
+        return pa.fs.PyFileSystem(pa.fs.FSSpecHandler(storage.s3fs_filesystem(storage_cfg)))
+    return pa.fs.LocalFileSystem()

@@ -1,0 +1,143 @@
+"""Work units of a run: bounded, deterministic slices of the input, and which of them are finished.
+
+A unit is a run of consecutive row groups of one input Parquet file, at most ``rows_per_unit``
+rows. Units are the grain of resume (a unit is done when the output holds exactly its rows) and
+of temporal smoothing (a unit is always processed whole, so its output does not depend on what
+else ran beside it: an interrupted and resumed run writes the same bytes as an uninterrupted one).
+"""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymouth import storage
+from raymouth.config import StorageConfig
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit_id: str
+    path: str  # path inside the input filesystem
+    row_groups: tuple[int, ...]
+    rows: int
+
+    def to_row(self) -> dict:
+        row = asdict(self)
+        row["row_groups"] = list(self.row_groups)
+        return row
+
+    @staticmethod
+    def from_row(row: dict) -> "Unit":
+        return Unit(str(row["unit_id"]), str(row["path"]), tuple(int(g) for g in row["row_groups"]), int(row["rows"]))
+
+
+def input_files(loc: storage.Location) -> list[str]:
+    """Parquet files of a frames dataset.
+
+    A dataset made by ``raymouth ingest`` is read only for videos whose commit marker
+    (``videos/<id>.parquet``) exists, so a half-ingested video is never enhanced.
+    """
+    info = loc.fs.get_file_info(loc.path)
+    if info.type == storage.pafs.FileType.File:
+        return [loc.path]
+    videos = storage.list_files(loc.join("videos"), ".parquet")
+    if videos:
+        done = {posixpath.splitext(posixpath.basename(v))[0] for v in videos}
+        files = storage.list_files(loc.join("frames"), ".parquet")
+        return [f for f in files if posixpath.basename(posixpath.dirname(f)) in done]
+    return [f for f in storage.list_files(loc, ".parquet") if "/_" not in f and "/." not in f]
+
+
+def plan(loc: storage.Location, rows_per_unit: int) -> list[Unit]:
+    """Split the input into units from the Parquet footers only (no image bytes are read)."""
+    units: list[Unit] = []
+    for path in input_files(loc):
+        with loc.fs.open_input_file(path) as f:
+            meta = pq.ParquetFile(f).metadata
+        group: list[int] = []
+        rows = 0
+        for g in range(meta.num_row_groups):
+            n = meta.row_group(g).num_rows
+            if group and rows + n > rows_per_unit:
+                units.append(_unit(path, group, rows))
+                group, rows = [], 0
+            group.append(g)
+            rows += n
+        if group:
+            units.append(_unit(path, group, rows))
+    return units
+
+
+def _unit(path: str, groups: list[int], rows: int) -> Unit:
+    digest = hashlib.sha1(f"{path}|{groups[0]}-{groups[-1]}".encode()).hexdigest()[:16]
+    return Unit(digest, path, tuple(groups), rows)
+
+
+def read_unit(fs: pa.fs.FileSystem, unit: Unit, columns: list[str] | None = None) -> pa.Table:
+    with fs.open_input_file(unit.path) as f:
+        return pq.ParquetFile(f).read_row_groups(list(unit.row_groups), columns=columns)
+
+
+def iter_unit_batches(fs: pa.fs.FileSystem, unit: Unit, batch_rows: int) -> Iterator[pa.Table]:
+    """Stream a unit's rows one row group at a time (memory bounded by the row group)."""
+    with fs.open_input_file(unit.path) as f:
+        pf = pq.ParquetFile(f)
+        for g in unit.row_groups:
+            table = pf.read_row_group(g)
+            for start in range(0, table.num_rows, batch_rows):
+                yield table.slice(start, batch_rows)
+
+
+def output_name(unit_id: str, keys: list[tuple[str, int]]) -> str:
+    """Deterministic file name for one written batch: the same rows always get the same name."""
+    digest = hashlib.sha1(repr(sorted(keys)).encode()).hexdigest()[:16]
+    return f"{unit_id}__{digest}.parquet"
+
+
+def unit_of(file_name: str) -> str:
+    return posixpath.basename(file_name).split("__", 1)[0]
+
+
+def finished(out: storage.Location, units: list[Unit]) -> tuple[set[str], list[str]]:
+    """Units whose output rows are all written, and the files of partly written units.
+
+    Counts come from the Parquet footers of ``frames/`` and ``metrics/``; a unit is finished
+    only when both hold exactly its row count.
+    """
+    expected = {u.unit_id: u.rows for u in units}
+    counts: dict[str, dict[str, int]] = {"frames": {}, "metrics": {}}
+    files_by_unit: dict[str, list[str]] = {}
+    for table in counts:
+        for path in storage.list_files(out.join(table), ".parquet"):
+            uid = unit_of(path)
+            files_by_unit.setdefault(uid, []).append(path)
+            with out.fs.open_input_file(path) as f:
+                counts[table][uid] = counts[table].get(uid, 0) + pq.ParquetFile(f).metadata.num_rows
+    done = {
+        uid
+        for uid, n in expected.items()
+        if counts["frames"].get(uid) == n and counts["metrics"].get(uid) == n
+    }
+    partial = [p for uid, paths in files_by_unit.items() if uid not in done for p in paths]
+    return done, partial
+
+
+def storage_for_workers(cfg: StorageConfig) -> StorageConfig:
+    """Resolve the AWS environment of the driver into a config that Ray workers can carry.
+
+    Workers on other nodes do not share the driver's environment variables.
+    """
+    opts = storage.s3_options(cfg)
+    ck = opts["client_kwargs"]
+    return StorageConfig(
+        endpoint_url=ck.get("endpoint_url", ""),
+        region=ck.get("region_name", ""),
+        access_key_id=cfg.access_key_id,
+        secret_access_key=cfg.secret_access_key,
+        connect_timeout_s=cfg.connect_timeout_s,
+    )

@@ -1,0 +1,350 @@
+"""Streaming video and image-folder I/O with PyAV (FFmpeg): frames in, frames + original audio out.
+
+OpenCV has no audio, so everything that touches a video file goes through PyAV. Frames are
+yielded one at a time (a whole video never sits in memory); audio is carried as the source's
+own packets, remuxed into a small Matroska (``.mka``) blob, and copied back packet for packet
+on export, so the sound is bit-identical to the source's.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import av
+import numpy as np
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".webm", ".mkv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+AUDIO_FORMAT = "mka"  # the container of the audio blob kept in the videos table
+# Audio codecs the MP4 muxer takes as they are; others are re-encoded to AAC on export.
+_MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+
+Frame = tuple[int, float, np.ndarray]  # (frame index from 0, timestamp in s, RGB uint8 H x W x 3)
+
+
+class VideoError(RuntimeError):
+    """A video or image folder cannot be read or written; the message is one line naming the path."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ingest and export need to know about a source before decoding it."""
+
+    path: str
+    fps: float
+    frame_count: int  # from the container (0 when it does not say); ingest counts what it decodes
+    width: int
+    height: int
+    duration_s: float
+    has_audio: bool
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    """An ISO-BMFF file (mp4/mov) starts with an 'ftyp' box: such a file that fails is cut or corrupt."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)[4:8] == b"ftyp"
+    except OSError:
+        return False
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    """Open a video for reading, turning FFmpeg's errors into one clear line."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"{p}: no such file")
+    if p.is_dir():
+        raise VideoError(f"{p}: is a folder, not a video file")
+    try:
+        container = av.open(str(p), mode="r")
+    except av.error.FFmpegError as exc:
+        if _looks_like_mp4(p):
+            raise VideoError(f"{p}: MP4/MOV file cannot be read, probably truncated or corrupt ({_first_line(exc)})") from None
+        raise VideoError(f"{p}: not a readable video file ({_first_line(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{p}: has no video stream")
+    return container
+
+
+def _fps(stream: av.video.stream.VideoStream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or float(rate) <= 0:
+        raise VideoError(f"{stream.container.name}: video stream has no frame rate")
+    return float(rate)
+
+
+def probe(path: str | Path, verify: bool = True) -> VideoInfo:
+    """Read a video's header (fps from ``average_rate``, size, length, audio or not).
+
+    With ``verify`` the video packets are also demuxed (no decoding, milliseconds) so that a file
+    cut short is caught here, before any output is written, instead of half way through ingest.
+    """
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        fps = _fps(stream)
+        declared = int(stream.frames or 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        if not duration and container.duration:
+            duration = container.duration / av.time_base
+        info = VideoInfo(
+            path=str(path),
+            fps=fps,
+            frame_count=declared,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            duration_s=duration,
+            has_audio=bool(container.streams.audio),
+        )
+        if verify:
+            packets = _count_packets(container, stream, str(path))
+            if packets == 0:
+                raise VideoError(f"{path}: video stream holds no frames")
+            if declared and packets < declared:
+                raise VideoError(f"{path}: truncated: {packets} of {declared} video frames present")
+            if not declared:
+                info = VideoInfo(**{**info.__dict__, "frame_count": packets})
+    if info.width <= 0 or info.height <= 0:
+        raise VideoError(f"{path}: video stream has no frame size")
+    return info
+
+
+def _count_packets(container: av.container.InputContainer, stream, path: str) -> int:
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                count += 1
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: truncated or corrupt after {count} video packets ({_first_line(exc)})") from None
+    return count
+
+
+def iter_frames(path: str | Path) -> Iterator[Frame]:
+    """Decode a video one frame at a time as RGB, with its time from the first frame (kept for VFR clips)."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: several times faster for H.264, same pixels
+        fps = _fps(stream)
+        index = 0
+        start = None
+        try:
+            for frame in container.decode(stream):
+                t = float(frame.time) if frame.time is not None else index / fps
+                start = t if start is None else start
+                yield index, t - start, frame.to_ndarray(format="rgb24")
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{path}: decoding failed after {index} frames ({_first_line(exc)})") from None
+    if index == 0:
+        raise VideoError(f"{path}: no frames could be decoded")
+
+
+def extract_audio(path: str | Path) -> bytes | None:
+    """The source's first audio stream remuxed alone into Matroska bytes (packets copied, no re-encode).
+
+    Matroska takes nearly every audio codec, so nothing is lost here; None when there is no audio.
+    """
+    with _open(path) as container:
+        if not container.streams.audio:
+            return None
+        source = container.streams.audio[0]
+        buf = io.BytesIO()
+        with av.open(buf, mode="w", format="matroska") as out:
+            target = out.add_stream_from_template(source)
+            try:
+                for packet in container.demux(source):
+                    if packet.dts is None:  # the demuxer's end-of-stream marker
+                        continue
+                    packet.stream = target
+                    out.mux(packet)
+            except av.error.FFmpegError as exc:
+                raise VideoError(f"{path}: reading the audio failed ({_first_line(exc)})") from None
+        return buf.getvalue()
+
+
+def _natural_key(name: str) -> list:
+    """'frame2.png' sorts before 'frame10.png'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files of a folder (not recursive) in natural file-name order."""
+    p = Path(folder)
+    files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=lambda f: _natural_key(f.name))
+
+
+def probe_image_folder(folder: str | Path, fps: float) -> VideoInfo:
+    """An image folder seen as a video: its first image's size and the given frame rate, no audio."""
+    from raymouth import codec
+
+    p = Path(folder)
+    if not p.is_dir():
+        raise VideoError(f"{p}: no such folder")
+    files = image_files(p)
+    if not files:
+        raise VideoError(f"{p}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
+    rgb, status = codec.decode(files[0].read_bytes())
+    if rgb is None:
+        raise VideoError(f"{files[0]}: not a readable image ({status})")
+    h, w = rgb.shape[:2]
+    return VideoInfo(str(p), float(fps), len(files), w, h, len(files) / fps, False)
+
+
+def iter_image_folder(folder: str | Path, fps: float = 25.0) -> Iterator[Frame]:
+    """Decode a folder of images as the frames of one video (natural name order, timestamps i/fps).
+
+    Every image must have the first one's size: a video cannot change size half way.
+    """
+    from raymouth import codec
+
+    size = None
+    for index, f in enumerate(image_files(folder)):
+        rgb, status = codec.decode(f.read_bytes())
+        if rgb is None:
+            raise VideoError(f"{f}: not a readable image ({status})")
+        if size is None:
+            size = rgb.shape[:2]
+        elif rgb.shape[:2] != size:
+            raise VideoError(f"{f}: size {rgb.shape[1]}x{rgb.shape[0]} differs from the folder's first image {size[1]}x{size[0]}")
+        yield index, index / fps, rgb
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """H.264 in yuv420p needs even sides: odd ones get one more row/column (see ``_pad_even``)."""
+    return width + width % 2, height + height % 2
+
+
+def _pad_even(rgb: np.ndarray) -> np.ndarray:
+    """Pad an odd-sized frame by repeating its last row/column, so every source pixel is kept
+    (cropping would lose a line; scaling would touch every pixel)."""
+    h, w = rgb.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return rgb
+    return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def _rate(fps: float) -> Fraction:
+    """29.97 -> 30000/1001, 25.0 -> 25: the NTSC rates survive the float round trip."""
+    if fps <= 0:
+        raise VideoError(f"frame rate must be positive, got {fps}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def write_mp4(
+    frames: Iterable[np.ndarray],
+    fps: float,
+    out_path: str | Path,
+    audio: bytes | None = None,
+    crf: int = 17,
+) -> int:
+    """Encode RGB frames as H.264 (yuv420p, CRF ``crf``) into an MP4, muxing ``audio`` if given.
+
+    ``audio`` is a blob from :func:`extract_audio`; its packets are copied as they are (re-encoded
+    to AAC only when MP4 cannot carry the codec) and interleaved with the video as it is written,
+    so memory stays bounded. Odd frame sizes are padded by one edge row/column (H.264 4:2:0 needs
+    even sides). Every frame must have the first one's size. Returns the number of frames written.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    rate = _rate(fps)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise VideoError(f"{out_path}: no frames to write")
+    height, width = first.shape[:2]
+    audio_in = av.open(io.BytesIO(audio), mode="r") if audio else None
+    count = 0
+    try:
+        with av.open(str(out_path), mode="w", format="mp4") as out:
+            video = _add_video_stream(out, rate, *even_size(width, height), crf)  # stream 0: video
+            audio_track = _AudioTrack(audio_in, out) if audio_in and audio_in.streams.audio else None
+            for rgb in itertools.chain([first], frames):
+                if rgb.shape[:2] != (height, width):
+                    raise VideoError(f"{out_path}: frame {count} is {rgb.shape[1]}x{rgb.shape[0]}, the first was {width}x{height}")
+                rgb = _pad_even(np.ascontiguousarray(rgb, dtype=np.uint8))
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                frame.pts = count
+                frame.time_base = 1 / rate
+                if audio_track:  # audio up to this frame's time first: interleaved, bounded buffers
+                    audio_track.mux_until(count / rate)
+                out.mux(video.encode(frame))
+                count += 1
+            out.mux(video.encode(None))
+            if audio_track:
+                audio_track.mux_until(None)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{out_path}: writing failed ({_first_line(exc)})") from None
+    finally:
+        if audio_in:
+            audio_in.close()
+    return count
+
+
+def _add_video_stream(out, rate: Fraction, width: int, height: int, crf: int):
+    stream = out.add_stream("libx264", rate=rate)
+    stream.width, stream.height = width, height
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.time_base = 1 / rate
+    stream.options = {"crf": str(crf), "preset": "medium"}
+    return stream
+
+
+class _AudioTrack:
+    """Feeds the audio blob's packets into the MP4 alongside the video, copied or re-encoded to AAC."""
+
+    def __init__(self, source: av.container.InputContainer, out: av.container.OutputContainer) -> None:
+        self.src = source.streams.audio[0]
+        self.copy = self.src.codec_context.name in _MP4_AUDIO_CODECS
+        if self.copy:
+            self.dst = out.add_stream_from_template(self.src)
+        else:
+            self.dst = out.add_stream("aac", rate=self.src.codec_context.sample_rate or 48000)
+            self.dst.layout = self.src.codec_context.layout
+        self.out = out
+        self.packets = source.demux(self.src)
+        self.held = None  # the first packet not yet muxed (it lies after the current video time)
+        self.finished = False
+
+    def _next(self):
+        if self.held is not None:
+            packet, self.held = self.held, None
+            return packet
+        for packet in self.packets:
+            if packet.dts is not None:
+                return packet
+        return None
+
+    def mux_until(self, t: float | None) -> None:
+        """Mux packets starting before time ``t`` seconds (all of them when ``t`` is None)."""
+        if self.finished:
+            return
+        while (packet := self._next()) is not None:
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if t is not None and pts * packet.time_base > t:
+                self.held = packet
+                return
+            self._mux(packet)
+        self.finished = True
+        if not self.copy:
+            self.out.mux(self.dst.encode(None))
+
+    def _mux(self, packet) -> None:
+        if self.copy:
+            packet.stream = self.dst
+            self.out.mux(packet)
+            return
+        for frame in packet.decode():
+            frame.pts = None  # the encoder's resampler re-times the samples
+            self.out.mux(self.dst.encode(frame))
