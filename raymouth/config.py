@@ -85,6 +85,9 @@ class EnhanceConfig:
     edsr_weights: str = ""  # "" = the package's default weights
     autoencoder_weights: str = ""  # "" = the package's default weights
     pb_path: str = ""  # frozen graph for sr_backend=fsrcnn|espcn|lapsrn|pb
+    pb_output_node: str = ""  # "" = auto-detected (NCHW_output, LapSRN: NCHW_output_<scale>x)
+    tf_intra_op_threads: int = 0  # TensorFlow thread pools for the chain; 0 = TensorFlow default
+    tf_inter_op_threads: int = 0
     edsr: EdsrConfig = field(default_factory=EdsrConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     sharpen: SharpenConfig = field(default_factory=SharpenConfig)

@@ -116,7 +116,7 @@ def validate_sources(sources: list[str], cfg: Config) -> list[Source]:
 # ---------------------------------------------------------------- one video
 
 
-def _frames_of(src: Source, cfg: Config) -> Iterator[video.Frame]:
+def _frames_of(src: Source) -> Iterator[video.Frame]:
     if src.kind == "images":
         return video.iter_image_folder(src.path, src.info.fps)
     return video.iter_frames(src.path)
@@ -146,10 +146,11 @@ class _PartWriter:
             return
         if self.writer is None:
             loc = self.folder.join(f"part-{self.part:05d}.parquet")
+            loc.fs.create_dir(self.folder.path, recursive=True)
             self.sink = loc.fs.open_output_stream(loc.path)
             # images are PNG/JPEG already: compressing them again only costs CPU
-            self.writer = pq.ParquetWriter(self.sink, FRAMES_SCHEMA, compression={"image": "NONE"} | {
-                f.name: "SNAPPY" for f in FRAMES_SCHEMA if f.name != "image"})
+            compression = {f.name: "NONE" if f.name == "image" else "SNAPPY" for f in FRAMES_SCHEMA}
+            self.writer = pq.ParquetWriter(self.sink, FRAMES_SCHEMA, compression=compression)
         table = pa.Table.from_pylist(self.rows, schema=FRAMES_SCHEMA)
         self.writer.write_table(table, row_group_size=len(self.rows))
         self.in_file += len(self.rows)
@@ -207,7 +208,7 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
     writer = _PartWriter(folder, cfg.ingest.rows_per_file, cfg.ingest.rows_per_group)
     count = 0
     try:
-        for index, t, rgb in _frames_of(src, cfg):
+        for index, t, rgb in _frames_of(src):
             writer.add({
                 "video_id": src.video_id,
                 "frame_index": index,
@@ -358,7 +359,7 @@ def _run_ray(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):
         n += 1
         try:
             result = ray.get(ready[0])
-        except ray.exceptions.RayTaskError as exc:
+        except ray.exceptions.RayError as exc:
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
             errors.append((src.video_id, str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__))
             print(f"[{n}/{total}] {src.video_id}: FAILED: {errors[-1][1]}", flush=True)

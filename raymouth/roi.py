@@ -112,7 +112,10 @@ def lip_bounds(points: np.ndarray) -> Box:
 
 
 def smooth_boxes(
-    boxes: Sequence[Box | None], window: int, contain: Sequence[Box | None] | None = None
+    boxes: Sequence[Box | None],
+    window: int,
+    contain: Sequence[Box | None] | None = None,
+    positions: Sequence[int] | None = None,
 ) -> list[Box | None]:
     """Centred moving average of box centre and size over ``window`` frames of one video.
 
@@ -120,15 +123,17 @@ def smooth_boxes(
     A still head's landmark jitter moves the raw box by a pixel or two each frame, which shows as
     a shimmering seam; averaging centre and size removes it. If ``contain`` is given, each result
     is grown to contain its box (the tight lip box), so fast motion never cuts off the lips.
+    ``positions`` (frame indices, default 0..n-1) define the window, so gaps are respected.
     """
     half = max(0, int(window)) // 2
+    pos = list(range(len(boxes))) if positions is None else [int(p) for p in positions]
     valid = [i for i, b in enumerate(boxes) if b is not None]
     arr = np.array([boxes[i] for i in valid], dtype=np.float64).reshape(-1, 4)
     centre = (arr[:, :2] + arr[:, 2:]) / 2
     size = arr[:, 2:] - arr[:, :2]
     out: list[Box | None] = [None] * len(boxes)
     for k, i in enumerate(valid):
-        near = [j for j, v in enumerate(valid) if abs(v - i) <= half]
+        near = [j for j, v in enumerate(valid) if abs(pos[v] - pos[i]) <= half]
         c, s = centre[near].mean(axis=0), size[near].mean(axis=0)
         x0, y0 = int(round(c[0] - s[0] / 2)), int(round(c[1] - s[1] / 2))
         box = (x0, y0, x0 + int(round(s[0])), y0 + int(round(s[1])))

@@ -1,0 +1,61 @@
+import pytest
+
+from raymouth import storage
+from raymouth.config import StorageConfig
+
+
+def test_local_round_trip_and_listing(tmp_path):
+    loc = storage.check_writable(tmp_path / "out")
+    f = loc.join("a", "b.bin")
+    storage.write_bytes(f, b"hello")
+    assert storage.read_bytes(f) == b"hello"
+    assert storage.list_files(loc, ".bin") == [f.path]
+    assert not [p for p in (tmp_path / "out").rglob("*") if "tmp" in p.name or "probe" in p.name]
+
+
+def test_missing_local_input_fails_with_one_line(tmp_path):
+    with pytest.raises(storage.StorageError) as err:
+        storage.check_readable(tmp_path / "nope")
+    assert "no such file" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unwritable_local_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(storage.StorageError, match="not writable"):
+        storage.check_writable(blocker / "sub")
+
+
+def test_unknown_scheme():
+    with pytest.raises(storage.StorageError, match="unsupported URI scheme"):
+        storage.resolve("gs://bucket/x")
+
+
+def test_s3_round_trip_through_moto(s3_env):
+    bucket = s3_env.make_bucket()
+    loc = storage.check_writable(f"s3://{bucket}/prefix")
+    storage.write_bytes(loc.join("x.bin"), b"data")
+    assert storage.read_bytes(storage.check_readable(f"s3://{bucket}/prefix/x.bin")) == b"data"
+    keys = [o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["prefix/x.bin"]  # the write probe was removed
+
+
+def test_s3_missing_bucket(s3_env):
+    with pytest.raises(storage.StorageError, match="does not exist"):
+        storage.check_writable("s3://no-such-bucket-here/prefix")
+
+
+def test_s3_endpoint_from_config_wins(s3_server, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens here
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    bucket = s3_server.make_bucket()
+    storage.check_writable(f"s3://{bucket}/p", StorageConfig(endpoint_url=s3_server.endpoint))
+
+
+def test_unreachable_endpoint_fails_fast(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    cfg = StorageConfig(endpoint_url="http://127.0.0.1:9", connect_timeout_s=1)
+    with pytest.raises(storage.StorageError, match="cannot reach|does not exist"):
+        storage.check_readable("s3://bucket/x", cfg)
