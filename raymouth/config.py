@@ -51,7 +51,7 @@ class LocateConfig:
     margin: float = 0.3  # box grows by this fraction of the lip box on each side
     min_box_px: int = 24  # smaller mouth boxes -> roi_too_small
     max_side_px: int = 4096  # larger frames are downscaled for landmarks only
-    smooth_window: int = 5  # frames in the temporal box smoothing window (1 = off)
+    smooth_window: int = 25  # frames (~1 s) in the temporal box smoothing window (1 = off); see roi.smooth_boxes
     feather_px: int = 6  # width of the feathered alpha band
     colour_ring_px: int = 8  # width of the skin ring used for colour matching
 
@@ -137,6 +137,11 @@ class TrainConfig:
     pairs_per_frame: int = 2
     frame_stride: int = 2
     seed: int = 0
+    val_video_ids: str = ""  # comma-separated held-out video ids; "" = the last val_videos ids by name
+    flip: bool = True  # odd pair numbers use the mirrored crop (mouths are near-symmetric)
+    max_val_pairs: int = 256  # validation pairs scored per epoch (rank 0)
+    shuffle_buffer: int = 256  # rows in each worker's local shuffle buffer
+    fail_after_epoch: int = 0  # testing resume: fail right after this epoch's checkpoint (0 = never)
 
 
 @dataclass

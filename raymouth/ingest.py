@@ -231,10 +231,13 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
 
 def _discard(writer: _PartWriter, folder: storage.Location) -> None:
     try:
-        if writer.sink is not None:
-            writer.sink.close()
-        storage.delete_dir(folder)
+        writer.rows = []
+        writer._close_file()
     except Exception:  # the original error is the one to report
+        pass
+    try:
+        storage.delete_dir(folder)
+    except Exception:
         pass
 
 

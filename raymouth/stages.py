@@ -5,6 +5,7 @@ test can call it on a hand-built batch without a cluster.
 """
 from __future__ import annotations
 
+import atexit
 import time
 
 import numpy as np
@@ -30,6 +31,9 @@ class ReadUnits:
         self.cfg = cfg
         self.fs = _filesystem(in_storage, in_is_s3)
         self.locate = Locate(cfg)
+        # Ray never tells an actor it is done; close MediaPipe before the interpreter tears
+        # down (left to the garbage collector it prints a TypeError).
+        atexit.register(self.locate.close)
 
     def __call__(self, batch: dict[str, np.ndarray]):
         for row in _rows(batch):
@@ -41,11 +45,6 @@ class ReadUnits:
             step = max(1, self.cfg.pipeline.locate_batch_size)
             for start in range(0, n, step):
                 yield {k: v[start : start + step] for k, v in located.items()}
-
-    def __del__(self) -> None:
-        locate = getattr(self, "locate", None)
-        if locate is not None:
-            locate.close()
 
 
 class EnhanceStage:
@@ -109,7 +108,7 @@ class Composite:
         self, frame: np.ndarray, crop_out: np.ndarray, box: tuple[int, int, int, int], polygon: np.ndarray, reference: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, float]]:
         loc = self.cfg.locate
-        alpha = roi.feathered_mask(frame.shape[:2], box, polygon, loc.feather_px)
+        alpha = roi.feather_mask(box, polygon, loc.feather_px)
         matched = roi.colour_match(crop_out, frame, box, alpha, loc.colour_ring_px)
         result = roi.paste(frame, matched, box, alpha)
         x0, y0, x1, y1 = box

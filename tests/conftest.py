@@ -120,3 +120,38 @@ def ray_local():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+def write_frames_dataset(root: Path, clip: Path, frames: int, rows_per_file: int = 8, video_id: str | None = None, size: int | None = None) -> Path:
+    """A small frames dataset (Parquet files of ``rows_per_file`` rows) from the first frames of a clip.
+
+    Made directly with PyAV + pyarrow so pipeline tests do not depend on ``raymouth ingest``.
+    """
+    import av
+    import cv2
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raymouth import codec
+
+    video_id = video_id or clip.stem
+    rows = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 25)
+        for i, frame in enumerate(container.decode(stream)):
+            if i >= frames:
+                break
+            rgb = frame.to_ndarray(format="rgb24")
+            if size:
+                rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+            rows.append({"video_id": video_id, "frame_index": i, "fps": fps, "width": rgb.shape[1], "height": rgb.shape[0], "image": codec.encode(rgb)})
+    out = root / "frames" / video_id
+    out.mkdir(parents=True, exist_ok=True)
+    from raymouth import schema
+
+    for start in range(0, len(rows), rows_per_file):
+        chunk = rows[start : start + rows_per_file]
+        table = pa.Table.from_pylist(chunk, schema=pa.schema([f for f in schema.FRAMES if f.name != "timestamp"]))
+        pq.write_table(table, out / f"part-{start // rows_per_file:05d}.parquet", row_group_size=4)
+    return root

@@ -1,0 +1,145 @@
+"""`raymouth bench`: what each stage costs alone, the bound that implies, and what the pipeline gets.
+
+Stage costs are process CPU seconds per frame measured in this process, one stage at a time, on
+the same frames the pipeline then runs on. The bound is ``cores / sum(stage costs)`` on a CPU
+cluster (every stage shares the cores), and on a GPU cluster the slower of the CPU stages' bound
+and the GPU stage's.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from raymouth.config import Config
+
+
+def _cpu() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+class PeakRSS:
+    """Samples the RSS of this process and all its children (Ray workers included) in a thread."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+
+    def _run(self, interval_s: float) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(interval_s)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def make_frames(workdir: Path, frames: int, cfg: Config) -> str:
+    """The built-in sample clip at the requested length, ingested without Ray; returns its URI."""
+    from raymouth.ingest import ingest
+    from raymouth.sample import make_sample_clip
+
+    clip = make_sample_clip(workdir / "bench.mp4", frames=frames)
+    ingest([str(clip)], str(workdir / "dataset"), cfg, use_ray=False)
+    return str(workdir / "dataset")
+
+
+def stage_costs(frames_uri: str, cfg: Config) -> dict[str, float]:
+    """CPU seconds per frame of each stage alone, in this process, on all the frames."""
+    import pyarrow as pa
+
+    from raymouth import storage, units
+    from raymouth.locate import Locate
+    from raymouth.stages import Composite, EnhanceStage, WriteOutput, _to_numpy
+
+    loc = storage.resolve(frames_uri, cfg.storage)
+    plan = units.plan(loc, cfg.pipeline.rows_per_unit)
+    tables = [units.read_unit(loc.fs, u) for u in plan]
+    n = sum(t.num_rows for t in tables)
+    costs: dict[str, float] = {}
+    with Locate(cfg) as locate:
+        start = _cpu()
+        located = [locate(_to_numpy(t)) for t in tables]
+        costs["locate (decode + landmarks + crop)"] = (_cpu() - start) / n
+    enhance = EnhanceStage(cfg)
+    start = _cpu()
+    enhanced = [enhance(b) for b in located]
+    costs["enhance (models)"] = (_cpu() - start) / n
+    composite = Composite(cfg, "bench")
+    start = _cpu()
+    composited = [composite(b) for b in enhanced]
+    costs["composite + score"] = (_cpu() - start) / n
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = WriteOutput(tmp, cfg.storage, False)
+        start = _cpu()
+        for uid, b in zip([u.unit_id for u in plan], composited):
+            b["_unit"] = pa.array([uid] * len(b["status"])).to_numpy(zero_copy_only=False)
+            writer(b)
+        costs["write"] = (_cpu() - start) / n
+    return costs
+
+
+def bench(cfg: Config, frames: int = 200, stage: str = "all") -> str:
+    """Runs the measurements and returns a Markdown table."""
+    from raymouth import pipeline
+    from raymouth.cluster import ensure_ray
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        uri = make_frames(work, frames, cfg)
+        wall = time.time()
+        with PeakRSS() as loop_mem:
+            costs = stage_costs(uri, cfg)
+        loop_fps = frames / (time.time() - wall)
+        if stage == "locate":
+            key = next(iter(costs))
+            return f"| measure | value |\n|---|---|\n| {key}, core-s/frame | {costs[key]:.4f} |\n| frames/s per core | {1 / costs[key]:.1f} |"
+        ensure_ray(cfg)
+        import ray
+
+        cores = float(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        with PeakRSS() as pipe_mem:
+            summary = pipeline.run(uri, str(work / "out"), "bench", cfg, log=lambda *_: None)
+        total = sum(costs.values())
+        bound = cores / total
+        if gpus:
+            cpu_bound = cores / (total - costs["enhance (models)"])
+            bound = min(cpu_bound, gpus / costs["enhance (models)"])  # GPU cost measured here is a CPU stand-in
+    rows = [f"| {name} | {cost:.4f} |" for name, cost in costs.items()]
+    lines = [
+        f"frames: {frames} (built-in sample, {cfg.enhance.sr_backend} ×{cfg.enhance.edsr.scale}, "
+        f"autoencoder {'on' if cfg.enhance.use_autoencoder else 'off'}); cluster: {cores:g} CPUs, {gpus:g} GPUs",
+        "",
+        "| stage | core-seconds per frame |",
+        "|---|---|",
+        *rows,
+        f"| **sum** | **{total:.4f}** |",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| bound = cores / sum | {bound:.2f} frames/s |",
+        f"| plain single-process loop | {loop_fps:.2f} frames/s |",
+        f"| Ray Data pipeline | {summary['frames_per_s']:.2f} frames/s ({summary['frames_per_s'] / bound:.0%} of bound) |",
+        f"| peak RSS, plain loop | {loop_mem.peak / 2**20:.0f} MiB |",
+        f"| peak RSS, pipeline (driver + Ray workers) | {pipe_mem.peak / 2**20:.0f} MiB |",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""The enhance chain: one code path for inference, training pairs and evaluation.
+
+crop -> ``sr_input_px``² (``preprocess``) -> super-resolution backend -> sharpen -> ``ae_px``²
+-> autoencoder (optional) -> back to the crop's own size.
+
+Value ranges: crops come in and go out as RGB uint8 (H, W, 3); every model in between sees
+float32 RGB in [0, 1] (``to_float`` / ``to_uint8`` are the only conversions), clipped after each
+stage. The default sizes (64² -> EDSR x2 -> 128²) feed the autoencoder without a resize and keep
+EDSR cheap; EXPERIMENTS.md measured the 64² bottleneck's floor at 43.4 dB, far above today's
+models.
+
+No Ray here: the pipeline's actor wraps ``EnhanceChain``; training and tests call it directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from raymouth.config import Config, EnhanceConfig
+from raymouth.degrade import degrade
+from raymouth.sharpen import sharpen_batch
+
+SR_BACKENDS = ("edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none")
+FROZEN_BACKENDS = ("fsrcnn", "espcn", "lapsrn", "pb")
+RANDOM = "random"  # weights value meaning freshly initialised (tests, benchmarks)
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+Batch = np.ndarray  # (N, H, W, 3) float32 RGB in [0, 1]
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 0..255 -> float32 [0, 1] (any shape)."""
+    return np.asarray(img, np.float32) * (1.0 / 255.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, clipped and rounded."""
+    return np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area averaging when shrinking (no aliasing), bicubic when growing."""
+    h, w = img.shape[:2]
+    if (w, h) == (width, height):
+        return img
+    shrink = width * height < w * h
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def sr_input_size(cfg: Config) -> int:
+    """Side of the square the SR backend reads; ``none`` skips SR, so it reads ``ae_px``."""
+    enh = cfg.enhance
+    return enh.ae_px if enh.sr_backend == "none" else enh.sr_input_px
+
+
+def preprocess(crop: np.ndarray, cfg: Config) -> np.ndarray:
+    """RGB uint8 crop (H, W, 3) -> uint8 (s, s, 3), s = ``sr_input_size``: the SR input."""
+    check_crop(crop)
+    s = sr_input_size(cfg)
+    return resize(crop, s, s)
+
+
+def target_at_ae_px(clean_crop: np.ndarray, cfg: Config) -> np.ndarray:
+    """The clean crop at the autoencoder's size: what the chain's 128² output should match."""
+    return resize(clean_crop, cfg.enhance.ae_px, cfg.enhance.ae_px)
+
+
+def training_pair(clean_crop: np.ndarray, seed: int, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """``(sr_input, target)``, both RGB uint8: ``preprocess(degrade(clean))`` and the clean crop
+    at ``ae_px``². Deterministic per seed. Feed ``to_float(sr_input)`` to the SR model (EDSR
+    training) or ``EnhanceChain.ae_inputs`` (autoencoder training) and compare with
+    ``to_float(target)``."""
+    degraded = degrade(clean_crop, seed, cfg.degrade)
+    return preprocess(degraded, cfg), target_at_ae_px(clean_crop, cfg)
+
+
+def check_crop(crop: np.ndarray) -> None:
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
+        got = f"{crop.dtype} {crop.shape}" if isinstance(crop, np.ndarray) else type(crop).__name__
+        raise ValueError(f"a crop must be an RGB uint8 array (H, W, 3), got {got}")
+    if min(crop.shape[:2]) < 1:
+        raise ValueError(f"a crop must not be empty, got {crop.shape}")
+
+
+def _weights_path(value: str, default_name: str, what: str, config_key: str) -> Path:
+    """The configured path, or the packaged default with a clear error when it is not installed."""
+    from raymouth.models.weights import WeightsError
+
+    if value:
+        return Path(value).expanduser()
+    path = WEIGHTS_DIR / default_name
+    if not path.is_file():
+        raise WeightsError(
+            f"default {what} weights {path.name} are not installed in {WEIGHTS_DIR}; "
+            f"set {config_key} to a .keras file (or '{RANDOM}' for untrained weights)"
+        )
+    return path
+
+
+def _keras_runner(model) -> Callable[[Batch], Batch]:
+    return lambda batch: np.asarray(model.predict_on_batch(batch), np.float32)
+
+
+def build_sr(enh: EnhanceConfig) -> tuple[Callable[[Batch], Batch], str]:
+    """The SR backend as ``float batch -> float batch`` and its version tag."""
+    from raymouth.models.weights import WeightsError
+
+    backend = enh.sr_backend
+    if backend not in SR_BACKENDS:
+        raise ValueError(f"enhance.sr_backend {backend!r} is not one of {', '.join(SR_BACKENDS)}")
+    if backend == "none":
+        return (lambda batch: batch), "none"
+    if backend == "bicubic":
+        px = enh.ae_px
+        return (lambda batch: np.stack([cv2.resize(i, (px, px), interpolation=cv2.INTER_CUBIC) for i in batch])), "bicubic"
+    if backend == "edsr":
+        from raymouth.models.edsr import build_edsr, edsr_arch
+
+        params = dataclasses.asdict(enh.edsr)
+        tag = f"edsr_x{enh.edsr.scale}_{enh.edsr.num_blocks}x{enh.edsr.num_filters}"
+        if enh.edsr_weights == RANDOM:
+            return _keras_runner(build_edsr(**params)), f"{tag}@{RANDOM}"
+        from raymouth.models.weights import load_checked
+
+        path = _weights_path(enh.edsr_weights, f"edsr_x{enh.edsr.scale}.keras", "EDSR", "enhance.edsr_weights")
+        model, manifest = load_checked(path, expect_arch=edsr_arch(**params))
+        return _keras_runner(model), f"{tag}@{manifest['sha256'][:12]}"
+    from raymouth.models.frozen_sr import FrozenSR, family_from_name
+
+    if not enh.pb_path:
+        raise WeightsError(f"enhance.sr_backend={backend} needs enhance.pb_path (a frozen .pb graph, e.g. FSRCNN_x2.pb)")
+    family = family_from_name(enh.pb_path)
+    if backend != "pb" and family and family != backend:
+        raise WeightsError(f"enhance.pb_path {Path(enh.pb_path).name} is a {family} graph, not {backend}")
+    frozen = FrozenSR(enh.pb_path, output_node=enh.pb_output_node or None)
+    return frozen.upscale_batch, f"{frozen.family}_x{frozen.scale}@{frozen.sha256[:12]}"
+
+
+def build_ae(enh: EnhanceConfig):
+    """The autoencoder (or None when disabled) and its version tag."""
+    if not enh.use_autoencoder:
+        return None, ""
+    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
+
+    params = dataclasses.asdict(enh.autoencoder)
+    tag = f"ae_{enh.autoencoder.variant}"
+    if enh.ae_px != 128:
+        raise ValueError(f"enhance.ae_px must be 128 with the seed's autoencoder, got {enh.ae_px}")
+    if enh.autoencoder_weights == RANDOM:
+        return build_autoencoder(**params), f"{tag}@{RANDOM}"
+    from raymouth.models.weights import load_checked
+
+    path = _weights_path(enh.autoencoder_weights, "autoencoder.keras", "autoencoder", "enhance.autoencoder_weights")
+    model, manifest = load_checked(path, expect_arch=autoencoder_arch(**params))
+    return model, f"{tag}@{manifest['sha256'][:12]}"
+
+
+class EnhanceChain:
+    """Loads the chain's models once; call it on a list of RGB uint8 crops of any sizes."""
+
+    def __init__(self, cfg: Config) -> None:
+        from raymouth.models.kerasapi import configure_threads
+
+        configure_threads(cfg.enhance.tf_intra_op_threads, cfg.enhance.tf_inter_op_threads)
+        self.cfg = cfg
+        self.sr, sr_tag = build_sr(cfg.enhance)
+        self.autoencoder, ae_tag = build_ae(cfg.enhance)
+        sharpen = cfg.enhance.sharpen
+        sharp_tag = f"sharpen{sharpen.amount:g}" if sharpen.amount else ""
+        self.model_version = "+".join(t for t in (sr_tag, sharp_tag, ae_tag) if t)
+
+    def ae_inputs(self, sr_inputs: np.ndarray) -> Batch:
+        """uint8 (N, s, s, 3) SR inputs -> float (N, ae_px, ae_px, 3): SR, sharpen, resize.
+
+        This is exactly what the autoencoder sees at inference, so training uses it too.
+        """
+        enh = self.cfg.enhance
+        up = np.clip(self.sr(to_float(sr_inputs)), 0.0, 1.0)
+        up = np.clip(sharpen_batch(up, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)
+        if up.shape[1:3] != (enh.ae_px, enh.ae_px):
+            up = np.stack([resize(img, enh.ae_px, enh.ae_px) for img in up])
+        return np.ascontiguousarray(up, np.float32)
+
+    def enhance_batch(self, sr_inputs: np.ndarray) -> Batch:
+        """uint8 (N, s, s, 3) SR inputs -> float (N, ae_px, ae_px, 3) in [0, 1]: the whole chain at ae_px."""
+        x = self.ae_inputs(sr_inputs)
+        if self.autoencoder is not None:
+            x = np.asarray(self.autoencoder.predict_on_batch(x), np.float32)
+        return np.clip(x, 0.0, 1.0)
+
+    def __call__(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Enhanced crops, each RGB uint8 with its input's size, in input order."""
+        if len(crops) == 0:
+            return []
+        batch = np.stack([preprocess(c, self.cfg) for c in crops])
+        out = to_uint8(self.enhance_batch(batch))
+        return [resize(img, c.shape[1], c.shape[0]) for img, c in zip(out, crops)]
+
+
+def sample_crops(n: int, seed: int = 0, min_side: int = 48, max_side: int = 200) -> list[np.ndarray]:
+    """Mouth-sized crops of varying sizes cut from scikit-image's astronaut photo (benchmarks)."""
+    from skimage import data
+
+    photo = data.astronaut()
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(n):
+        w, h = rng.integers(min_side, max_side, size=2)
+        x, y = rng.integers(0, photo.shape[1] - w), rng.integers(0, photo.shape[0] - h)
+        crops.append(np.ascontiguousarray(photo[y : y + h, x : x + w]))
+    return crops
+
+
+def bench_chain(cfg: Config, n_crops: int = 64, batch_size: int = 16, repeats: int = 2) -> dict[str, float | str]:
+    """Per-crop wall time of ``EnhanceChain(cfg)`` on CPU-sized batches (best of ``repeats``).
+
+    Returns ``{"model_version", "init_s", "ms_per_crop", "crops_per_s"}``; the first batch is a
+    warm-up (graph tracing) and not counted.
+    """
+    t0 = time.perf_counter()
+    chain = EnhanceChain(cfg)
+    init_s = time.perf_counter() - t0
+    crops = sample_crops(n_crops)
+    chain(crops[:batch_size])
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(0, n_crops, batch_size):
+            chain(crops[i : i + batch_size])
+        best = min(best, time.perf_counter() - t0)
+    return {
+        "model_version": chain.model_version,
+        "init_s": round(init_s, 2),
+        "ms_per_crop": round(1000 * best / n_crops, 2),
+        "crops_per_s": round(n_crops / best, 1),
+    }

@@ -1,0 +1,133 @@
+"""Landmarker: model resolution, real MediaPipe detection, and accuracy against dlib's human annotations."""
+from __future__ import annotations
+
+import logging
+import shutil
+import xml.etree.ElementTree as ET
+
+import cv2
+import numpy as np
+import pytest
+
+from raymouth import landmarks, roi
+from raymouth.config import LocateConfig
+from raymouth.landmarks import Landmarker, LandmarkerError, resolve_model_path
+from conftest import fixture_path
+
+
+def read_rgb(rel: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(fixture_path(rel))), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    with Landmarker(LocateConfig()) as lm:
+        yield lm
+
+
+def test_packaged_model_resolves_and_is_official(monkeypatch):
+    monkeypatch.delenv(landmarks.MODEL_ENV, raising=False)
+    path = resolve_model_path(LocateConfig())
+    assert path == landmarks.packaged_model_path()
+    assert landmarks.sha256_of(path) == landmarks.OFFICIAL_SHA256
+
+
+def test_config_path_beats_env_beats_package(monkeypatch, tmp_path, caplog):
+    official = resolve_model_path(LocateConfig())
+    mine = tmp_path / "mine.task"
+    shutil.copy(official, mine)
+    other = tmp_path / "other.task"
+    other.write_bytes(official.read_bytes() + b"\0")  # not the official hash: allowed, with a warning
+    monkeypatch.setenv(landmarks.MODEL_ENV, str(other))
+    with caplog.at_level(logging.WARNING, logger="raymouth.landmarks"):
+        assert resolve_model_path(LocateConfig()) == other
+    assert "not the official" in caplog.text
+    assert resolve_model_path(LocateConfig(model_path=str(mine))) == mine
+    with pytest.raises(LandmarkerError, match="locate.model_path"):
+        resolve_model_path(LocateConfig(model_path=str(tmp_path / "missing.task")))
+
+
+def test_missing_model_says_how_to_provide_it(monkeypatch):
+    monkeypatch.delenv(landmarks.MODEL_ENV, raising=False)
+    monkeypatch.setattr(landmarks, "packaged_model_path", lambda: None)
+    with pytest.raises(LandmarkerError, match=landmarks.MODEL_ENV):
+        resolve_model_path(LocateConfig())
+
+
+def test_not_a_bundle_is_rejected(tmp_path):
+    bad = tmp_path / "bad.task"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(LandmarkerError):
+        Landmarker(LocateConfig(model_path=str(bad)))
+
+
+def test_detect_gives_478_pixel_points(landmarker):
+    rgb = read_rgb("images/gfpgan_Adele_crop.png")
+    face = landmarker.detect(rgb)
+    assert face is not None
+    assert face.points.shape == (478, 2) and face.points.dtype == np.float32
+    assert (face.points >= 0).all() and (face.points[:, 0] < rgb.shape[1]).all()
+    assert face.confidence >= LocateConfig().min_detection_confidence
+    assert landmarker.detect(np.zeros((256, 256, 3), np.uint8)) is None
+
+
+def test_downscaled_detection_maps_points_back():
+    rgb = read_rgb("images/gfpgan_Adele_crop.png")
+    with Landmarker(LocateConfig()) as full, Landmarker(LocateConfig(max_side_px=200)) as small:
+        a, b = full.detect(rgb), small.detect(rgb)
+    lips = roi.lip_indices()
+    err = np.abs(a.points[lips] - b.points[lips]).max()
+    face_size = np.ptp(a.points, axis=0).max()
+    print(f"max lip point difference full vs 200 px: {err:.1f} px (face {face_size:.0f} px)")
+    assert err < 0.05 * face_size
+
+
+def test_largest_face_is_chosen(landmarker):
+    big = cv2.resize(read_rgb("images/gfpgan_Adele_crop.png"), (300, 300), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(read_rgb("images/gfpgan_Julia_Roberts_crop.png"), (150, 150), interpolation=cv2.INTER_AREA)
+    canvas = np.full((360, 560, 3), 128, np.uint8)
+    canvas[30:330, 240:540] = big
+    canvas[100:250, 20:170] = small
+    face = landmarker.detect(canvas)
+    assert face is not None and face.points[:, 0].mean() > 240
+
+
+def _annotated_faces():
+    folder = fixture_path("images/dlib_landmarks")
+    for xml in sorted(folder.glob("*.xml")):
+        for image in ET.parse(xml).getroot().iter("image"):
+            for box in image.iter("box"):
+                parts = {int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.iter("part")}
+                rect = tuple(int(box.get(k)) for k in ("left", "top", "width", "height"))
+                yield folder / image.get("file"), rect, np.array([parts[i] for i in range(68)])
+
+
+def test_mouth_box_against_human_annotations(landmarker):
+    """Each annotated face is cropped with padding (photos hold several small faces) and upscaled ×2."""
+    margin = LocateConfig().margin
+    total = found = 0
+    images: dict = {}
+    for path, (left, top, w, h), points in _annotated_faces():
+        total += 1
+        img = images.setdefault(path, cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+        x0, y0 = max(0, int(left - 0.6 * w)), max(0, int(top - 0.6 * h))
+        x1, y1 = min(img.shape[1], int(left + 1.6 * w)), min(img.shape[0], int(top + 1.6 * h))
+        patch = cv2.resize(img[y0:y1, x0:x1], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+        face = landmarker.detect(patch)
+        if face is None:
+            continue
+        pts = face.points / 2 + (x0, y0)
+        cx, cy = pts.mean(axis=0)
+        if not (left <= cx <= left + w and top <= cy <= top + h):
+            continue  # found some other face in the padding
+        found += 1
+        box, _ = roi.mouth_box(pts, img.shape, margin, 0)
+        mouth = points[48:68]
+        inside = (mouth[:, 0] >= box[0]) & (mouth[:, 0] < box[2]) & (mouth[:, 1] >= box[1]) & (mouth[:, 1] < box[3])
+        ref = roi.expand_box(mouth, margin, img.shape)
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        ref_area = (ref[2] - ref[0]) * (ref[3] - ref[1])
+        assert inside.mean() >= 0.95, f"{path.name} face at {left},{top}: {inside.mean():.0%} of mouth points in box"
+        assert area <= 2 * ref_area, f"{path.name} face at {left},{top}: box area {area} vs annotated {ref_area}"
+    print(f"detection rate on dlib annotated faces: {found}/{total} = {found / total:.0%}")
+    assert total >= 40 and found >= 0.8 * total

@@ -1,0 +1,305 @@
+"""The enhance job end to end on real Ray, real MediaPipe, real TensorFlow and a real S3 endpoint.
+
+Models are small untrained networks saved to a file once per module: these tests are about the
+plumbing, and the rules they check (one row per input row, untouched pixels byte-identical,
+statuses, resume) hold whatever the weights are.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import fixture_path, write_frames_dataset
+from raymouth import codec, config, pipeline, schema
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 16, "res_scale": 0.1}
+FAST_MODELS: list[str] = []  # filled by the small_weights fixture
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_weights(tmp_path_factory):
+    """Small untrained models saved once, so every process of a test loads the same weights."""
+    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
+    from raymouth.models.edsr import build_edsr, edsr_arch
+    from raymouth.models.weights import save_model
+
+    d = tmp_path_factory.mktemp("weights")
+    save_model(build_edsr(**SMALL_EDSR), d / "edsr.keras", edsr_arch(**SMALL_EDSR), data="untrained (test)")
+    save_model(build_autoencoder(), d / "ae.keras", autoencoder_arch(), data="untrained (test)")
+    FAST_MODELS[:] = [
+        f"enhance.edsr_weights={d / 'edsr.keras'}",
+        f"enhance.autoencoder_weights={d / 'ae.keras'}",
+        "enhance.edsr.num_blocks=2",
+        "enhance.edsr.num_filters=16",
+    ]
+    yield
+
+
+def fast_cfg(*extra: str) -> config.Config:
+    return config.load(None, [*FAST_MODELS, *extra])
+
+
+def read_run(run_dir: Path, table: str = "frames") -> pa.Table:
+    files = sorted((run_dir / table).glob("*.parquet"))
+    return pa.concat_tables([pq.read_table(f) for f in files]) if files else pa.table({})
+
+
+def keys_of(table: pa.Table) -> list[tuple[str, int]]:
+    return list(zip(table.column("video_id").to_pylist(), table.column("frame_index").to_pylist()))
+
+
+def add_bad_rows(root: Path) -> dict[tuple[str, int], str]:
+    """A file of frames that must pass through with a status: bad bytes, empty, no face, tiny face."""
+    from skimage import data
+
+    import cv2
+
+    tiny = np.zeros((400, 400, 3), np.uint8)
+    tiny[300:332, 300:332] = cv2.resize(data.astronaut()[30:250, 150:350], (32, 32))
+    cases = {
+        ("bad", 0): (b"not an image at all", schema.STATUS_DECODE_ERROR),
+        ("bad", 1): (b"", schema.STATUS_DECODE_ERROR),
+        ("bad", 2): (codec.encode(data.coffee()), schema.STATUS_NO_FACE),
+        ("bad", 3): (codec.encode(tiny), None),  # tiny face: roi_too_small or no_face
+    }
+    rows = [
+        {"video_id": k[0], "frame_index": k[1], "fps": 25.0, "width": 0, "height": 0, "image": img}
+        for k, (img, _) in cases.items()
+    ]
+    out = root / "frames" / "bad"
+    out.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema([f for f in schema.FRAMES if f.name != "timestamp"])), out / "part-00000.parquet")
+    return {k: s for k, (_, s) in cases.items()}
+
+
+@pytest.mark.slow
+def test_end_to_end_local_with_bad_rows(tmp_path, ray_local):
+    clip = fixture_path("video/retalking_face_5.mp4")
+    write_frames_dataset(tmp_path / "in", clip, frames=16, rows_per_file=8, size=256)
+    expected_bad = add_bad_rows(tmp_path / "in")
+    summary = pipeline.run(str(tmp_path / "in"), str(tmp_path / "out"), "r1", fast_cfg())
+
+    inp = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "in").rglob("*.parquet"))])
+    out = read_run(tmp_path / "out" / "r1")
+    schema.validate_enhanced(out.schema)
+    assert sorted(keys_of(out)) == sorted(keys_of(inp))  # every input row exactly once
+    assert sorted(keys_of(read_run(tmp_path / "out" / "r1", "metrics"))) == sorted(keys_of(inp))
+
+    by_key = {k: i for i, k in enumerate(keys_of(out))}
+    status = out.column("status").to_pylist()
+    for key, want in expected_bad.items():
+        got = status[by_key[key]]
+        assert got == want if want else got in (schema.STATUS_ROI_TOO_SMALL, schema.STATUS_NO_FACE), (key, got)
+        assert out.column("enhanced")[by_key[key]].as_py() == out.column("image")[by_key[key]].as_py()
+
+    ok = [i for i, s in enumerate(status) if s == schema.STATUS_OK]
+    assert len(ok) >= 12, f"the face clip should mostly be enhanced, got {summary['status_counts']}"
+    changed = 0
+    for i in ok:
+        before, _ = codec.decode(out.column("image")[i].as_py())
+        after, _ = codec.decode(out.column("enhanced")[i].as_py())
+        x0, y0, x1, y1 = out.column("mouth_box")[i].as_py()
+        outside = np.ones(before.shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(before[outside], after[outside])  # nothing outside the mouth box changed
+        changed += int(not np.array_equal(before, after))
+    assert changed == len(ok)
+    assert summary["rows"] == inp.num_rows and sum(summary["status_counts"].values()) == inp.num_rows
+    assert json.loads((tmp_path / "out" / "r1" / "summary.json").read_text())["config_hash"] == fast_cfg().hash()
+
+
+def test_bad_arguments_fail_fast_without_cluster(tmp_path):
+    """One clear line and exit status 2, before Ray starts."""
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1"}  # would hang/fail loudly if Ray were contacted
+    cases = [
+        (["enhance", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "no such file"),
+        (["enhance", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "enhance.nope=1"], "unknown key"),
+        (["enhance", str(tmp_path), "--out", str(tmp_path / "o")], "no Parquet frames"),
+    ]
+    for args, words in cases:
+        proc = subprocess.run([sys.executable, "-m", "raymouth.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert words in last and last.startswith("raymouth: error:"), proc.stderr
+
+
+def test_same_run_id_with_other_settings_is_refused(tmp_path):
+    write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=2, rows_per_file=2, size=64)
+    pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg())
+    with pytest.raises(pipeline.PipelineError, match="another --run-id"):
+        pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg("gate.max_seam=1"))
+
+
+def _enhance_cmd(inp: Path, out: Path, run_id: str) -> list[str]:
+    sets = [a for s in FAST_MODELS for a in ("--set", s)]
+    return [sys.executable, "-m", "raymouth.cli", "enhance", str(inp), "--out", str(out), "--run-id", run_id, *sets]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
+    clip = fixture_path("video/retalking_face_5.mp4")
+    write_frames_dataset(tmp_path / "in", clip, frames=40, rows_per_file=4, size=192)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(REPO)
+
+    # Interrupted run: SIGKILL the driver (and its local Ray) once some units are written.
+    proc = subprocess.Popen(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    frames_dir = tmp_path / "out" / "r" / "frames"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(frames_dir.glob("*.parquet"))) < 3:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    survivors = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("*.parquet")}
+    assert 0 < len(survivors) < 10, "expected a partial run"
+
+    subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, check=True, timeout=600, capture_output=True)
+    subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "clean"), env=env, check=True, timeout=600, capture_output=True)
+
+    resumed, clean = read_run(tmp_path / "out" / "r"), read_run(tmp_path / "out" / "clean")
+    assert len(set(keys_of(resumed))) == resumed.num_rows == 40  # every key exactly once
+    def by_key(t: pa.Table) -> dict:
+        return {k: (s, e) for k, s, e in zip(keys_of(t), t.column("status").to_pylist(), t.column("enhanced").to_pylist())}
+    assert by_key(resumed) == by_key(clean)  # same statuses, same enhanced bytes
+    # Finished units were not rewritten: every file that was complete before the kill kept its mtime.
+    after = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("*.parquet")}
+    kept = [n for n in survivors if n in after and after[n] == survivors[n]]
+    assert kept, "no finished file survived the resume untouched"
+
+
+@pytest.mark.slow
+def test_s3_to_s3_through_moto(tmp_path, s3_env):
+    bucket = s3_env.make_bucket()
+    write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=8, rows_per_file=4, size=192)
+    s3 = s3_env.client()
+    for f in (tmp_path / "in").rglob("*.parquet"):
+        s3.upload_file(str(f), bucket, f"data/{f.relative_to(tmp_path / 'in')}")
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **s3_env.env, "PYTHONPATH": str(REPO)}
+    cmd = _enhance_cmd(Path(f"s3://{bucket}/data"), Path(f"s3://{bucket}/out"), "s3run")
+    cmd = [c.replace("s3:/", "s3://") if c.startswith("s3:/") and not c.startswith("s3://") else c for c in cmd]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/s3run/")["Contents"]]
+    assert "out/s3run/summary.json" in keys
+    summary = json.loads(s3.get_object(Bucket=bucket, Key="out/s3run/summary.json")["Body"].read())
+    assert summary["rows"] == 8 and summary["status_counts"].get("ok", 0) >= 6
+    frames = [k for k in keys if k.startswith("out/s3run/frames/")]
+    rows = 0
+    for k in frames:
+        local = tmp_path / "dl.parquet"
+        s3.download_file(bucket, k, str(local))
+        rows += pq.read_metadata(local).num_rows
+    assert rows == 8
+
+
+def _ray_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a private Ray cluster: token auth on, with a token file of this test's own."""
+    import secrets
+
+    token = tmp_path / "ray_auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "PYTHONPATH": str(REPO)})
+    return env
+
+
+@pytest.mark.slow
+def test_job_submit_path(tmp_path):
+    """`ray start --head` on free ports, `ray job submit ... jobs/enhance.py`, SUCCEEDED, output checked."""
+    from conftest import free_port
+
+    write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=8, rows_per_file=4, size=192)
+    env = _ray_env(tmp_path)
+    port, dash = free_port(), free_port()
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    # --block keeps the head in this child process; terminating it stops exactly this cluster
+    # (``ray stop`` would stop every Ray on the machine).
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dash}", "--num-cpus=2",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", "--disable-usage-stats",
+         f"--temp-dir={tmp_path / 'ray'}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        address = f"http://127.0.0.1:{dash}"
+        sets = [a for s in FAST_MODELS for a in ("--set", s)]
+        cmd = [ray_bin, "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
+               "python", "jobs/enhance.py", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--run-id", "job", *sets]
+        deadline = time.time() + 120
+        while True:  # the job server answers a few seconds after the head starts
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+            if proc.returncode == 0 or time.time() > deadline or "Connection" not in proc.stderr + proc.stdout:
+                break
+            time.sleep(2)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        assert "succeeded" in proc.stdout + proc.stderr
+        out = read_run(tmp_path / "out" / "job")
+        assert sorted(keys_of(out)) == [("retalking_face_5", i) for i in range(8)]
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
+NODE_DEATH_SCRIPT = r"""
+import json, sys, threading, time
+from pathlib import Path
+import ray
+from ray.cluster_utils import Cluster
+from raymouth import config, pipeline
+
+inp, out, sets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+worker = cluster.add_node(num_cpus=2)
+cluster.wait_for_nodes()
+ray.init(address=cluster.address)
+cfg = config.load(None, sets)
+result = {}
+t = threading.Thread(target=lambda: result.update(pipeline.run(inp, out, "node", cfg)))
+t.start()
+frames = Path(out) / "node" / "frames"
+deadline = time.time() + 300
+while time.time() < deadline and len(list(frames.glob("*.parquet"))) < 2 and t.is_alive():
+    time.sleep(0.2)
+cluster.remove_node(worker, allow_graceful=False)
+print("REMOVED", flush=True)
+t.join(timeout=600)
+print("SUMMARY", json.dumps(result.get("status_counts")), flush=True)
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_worker_node_dies_mid_run(tmp_path):
+    """A head and a worker node on this machine; the worker is removed mid-run; every key once."""
+    write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=32, rows_per_file=4, size=160)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", NODE_DEATH_SCRIPT, str(tmp_path / "in"), str(tmp_path / "out"), json.dumps(FAST_MODELS)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert "REMOVED" in proc.stdout, proc.stderr[-3000:]
+    out = read_run(tmp_path / "out" / "node")
+    if out.num_rows < 32:  # the run may give up when the node dies; a re-run then finishes it
+        from raymouth import config as cfgmod
+
+        pipeline.run(str(tmp_path / "in"), str(tmp_path / "out"), "node", cfgmod.load(None, FAST_MODELS))
+        out = read_run(tmp_path / "out" / "node")
+    assert sorted(keys_of(out)) == [("retalking_face_5", i) for i in range(32)]
