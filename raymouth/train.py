@@ -439,7 +439,6 @@ def _finish(model: str, cfg: Config, result, out: storage.Location, run_id: str,
     """Write the final model + manifest from the last checkpoint; return the run summary."""
     from raymouth.models import edsr  # noqa: F401  (registers EDSR's layers)
     from raymouth.models.kerasapi import keras
-    from raymouth.models.weights import save_model
 
     if result.checkpoint is None:
         raise TrainError(f"run {run_id} finished without a checkpoint")
@@ -458,7 +457,7 @@ def _finish(model: str, cfg: Config, result, out: storage.Location, run_id: str,
     }
     model_loc = out.join(run_id, "model", name)
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = save_model(net, Path(tmp, name), model_arch(model, cfg), data=data_uri, metrics=info, version=f"{Path(name).stem}-{run_id}")
+        manifest = _save_final(net, Path(tmp, name), model_arch(model, cfg), data_uri, info, f"{Path(name).stem}-{run_id}")
         for fname in (name, Path(name).with_suffix(".json").name):
             storage.write_bytes(out.join(run_id, "model", fname), Path(tmp, fname).read_bytes())
     return {
@@ -472,6 +471,32 @@ def _finish(model: str, cfg: Config, result, out: storage.Location, run_id: str,
         "sha256": manifest["sha256"],
         "counts": counts,
     }
+
+
+class _SaveWithoutOptimizer:
+    """A compile=False model seen through ``save(path, **kwargs)`` that ignores ``include_optimizer``,
+    which tf_keras's native .keras format rejects (the model has no optimizer to leave out)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def save(self, path, **_kwargs) -> None:
+        self.model.save(path)
+
+    def count_params(self) -> int:
+        return self.model.count_params()
+
+
+def _save_final(net, path: Path, arch: dict, data_uri: str, info: dict, version: str) -> dict:
+    """``weights.save_model`` (the one manifest format), tolerant of its include_optimizer argument."""
+    from raymouth.models.weights import save_model
+
+    try:
+        return save_model(net, path, arch, data=data_uri, metrics=info, version=version)
+    except ValueError as exc:
+        if "include_optimizer" not in str(exc):
+            raise
+        return save_model(_SaveWithoutOptimizer(net), path, arch, data=data_uri, metrics=info, version=version)
 
 
 # ---------------------------------------------------------------- command line

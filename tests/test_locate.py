@@ -84,7 +84,8 @@ def test_every_bad_frame_kind_gets_its_status(locate, face):
 
 
 def test_8k_frame_is_located_through_a_downscaled_copy(locate, face):
-    side, ox, oy = 2400, 2600, 1000  # MediaPipe's short-range detector misses faces under ~20% of the width
+    # MediaPipe's short-range detector misses faces under ~20% of the frame width, so the face is large.
+    side, ox, oy = 2400, 2600, 1000
     big = np.full((4320, 7680, 3), 90, np.uint8)
     big[oy : oy + side, ox : ox + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     out = locate(_batch([codec.encode(face), codec.encode(big, "jpeg")]))

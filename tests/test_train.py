@@ -1,0 +1,215 @@
+"""Ray Train on mouth crops: real local Ray cluster, real TensorFlow, two short fixture clips.
+
+Slow tests share one small frames dataset (two clips, every 6th frame) and tiny models, so the
+file stays within a few minutes on a 2-core machine.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raymouth import codec, config, storage
+from raymouth.schema import STATUS_OK
+from tests.conftest import fixture_path
+
+TRAIN_CLIP, VAL_CLIP = "liveportrait_d5", "retalking_face_5"
+
+
+def tiny_cfg(*extra: str) -> config.Config:
+    """A tiny EDSR, few pairs, small batches: enough to see training happen."""
+    return config.load(overrides=[
+        "enhance.edsr.num_blocks=2",
+        "enhance.edsr.num_filters=16",
+        "enhance.edsr_weights=random",
+        "train.frame_stride=6",
+        "train.pairs_per_frame=2",
+        "train.batch_size=8",
+        "train.learning_rate=0.002",
+        f"train.val_video_ids={VAL_CLIP}",
+        "train.max_val_pairs=12",
+        "train.cpus_per_worker=0.5",
+        *extra,
+    ])
+
+
+def ingest_clips(out: str) -> None:
+    from raymouth.ingest import ingest
+
+    clips = [str(fixture_path(f"video/{name}.mp4")) for name in (TRAIN_CLIP, VAL_CLIP)]
+    ingest(clips, out, config.Config(), use_ray=False)
+
+
+@pytest.fixture(scope="module")
+def frames_local(tmp_path_factory) -> str:
+    out = str(tmp_path_factory.mktemp("frames"))
+    ingest_clips(out)
+    return out
+
+
+# ---------------------------------------------------------------- pairs (fast)
+
+
+def located_batch(n: int = 3) -> dict[str, np.ndarray]:
+    """A batch as Locate leaves it: ok rows with PNG crops, and one no_face row."""
+    rng = np.random.default_rng(1)
+    crops = [codec.encode(rng.integers(0, 256, (40 + 4 * i, 70, 3), dtype=np.uint8)) for i in range(n)]
+    return {
+        "video_id": np.array(["v"] * (n + 1), dtype=object),
+        "frame_index": np.arange(n + 1, dtype=np.int32),
+        "status": np.array([STATUS_OK] * n + ["no_face"], dtype=object),
+        "crop": np.array(crops + [b""], dtype=object),
+    }
+
+
+def test_make_pairs_is_deterministic_and_skips_failed_rows():
+    from raymouth.train import make_pairs
+
+    cfg = config.Config()
+    a = make_pairs(located_batch(), cfg, pairs_per_frame=2)
+    b = make_pairs(located_batch(), cfg, pairs_per_frame=2)
+    assert list(a["key"]) == ["v:0:0", "v:0:1", "v:1:0", "v:1:1", "v:2:0", "v:2:1"]
+    assert a["sr_input"].shape == (6, 64, 64, 3) and a["sr_input"].dtype == np.uint8
+    assert a["target"].shape == (6, 128, 128, 3)
+    np.testing.assert_array_equal(a["sr_input"], b["sr_input"])
+    assert not np.array_equal(a["sr_input"][0], a["sr_input"][1])  # another seed (and mirrored)
+    np.testing.assert_array_equal(a["target"][1], a["target"][0][:, ::-1])  # pair 1 is the mirror
+    empty = make_pairs({k: v[3:] for k, v in located_batch().items()}, cfg, pairs_per_frame=2)
+    assert empty["sr_input"].shape == (0, 64, 64, 3)
+
+
+def test_split_by_video_never_shares_a_video():
+    from raymouth.train import TrainError, split_videos
+
+    train, val = split_videos(["c", "a", "b"], config.load(overrides=["train.val_videos=1"]))
+    assert (train, val) == (["a", "b"], ["c"])
+    train, val = split_videos(["c", "a", "b"], config.load(overrides=["train.val_video_ids=a"]))
+    assert set(train).isdisjoint(val) and val == ["a"]
+    with pytest.raises(TrainError, match="not in the dataset"):
+        split_videos(["a", "b"], config.load(overrides=["train.val_video_ids=zzz"]))
+    with pytest.raises(TrainError, match="all held out"):
+        split_videos(["a"], config.Config())
+
+
+# ---------------------------------------------------------------- bad input (before training)
+
+
+def test_too_many_workers_is_refused_before_any_data_work(ray_local, tmp_path):
+    from raymouth.train import TrainError, train
+
+    with pytest.raises(TrainError, match=r"--workers 5 x train.cpus_per_worker 0.5 = 2.5 CPUs, but the cluster has 2"):
+        train("edsr", str(tmp_path / "nothing"), str(tmp_path / "out"), tiny_cfg(), workers=5)
+
+
+def test_empty_dataset_is_refused(ray_local, tmp_path):
+    from raymouth.train import TrainError, train
+
+    (tmp_path / "data").mkdir()
+    with pytest.raises(TrainError, match="empty dataset"):
+        train("edsr", str(tmp_path / "data"), str(tmp_path / "out"), tiny_cfg(), workers=1)
+    with pytest.raises(TrainError, match="no such file"):
+        train("edsr", str(tmp_path / "missing"), str(tmp_path / "out"), tiny_cfg(), workers=1)
+    with pytest.raises(TrainError, match="model must be one of"):
+        train("gan", str(tmp_path / "data"), str(tmp_path / "out"), tiny_cfg(), workers=1)
+
+
+@pytest.mark.slow
+def test_dataset_without_faces_is_refused(ray_local, tmp_path):
+    from raymouth.ingest import ingest
+    from raymouth.train import TrainError, train
+
+    for name in ("dogs_a", "dogs_b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(fixture_path("images/dlib_dogs.jpg"), folder / "0001.jpg")
+    ingest([str(tmp_path / "dogs_a"), str(tmp_path / "dogs_b")], str(tmp_path / "data"), config.Config(), use_ray=False)
+    cfg = tiny_cfg("train.val_video_ids=", "train.val_videos=1")
+    with pytest.raises(TrainError, match="no detectable faces"):
+        train("edsr", str(tmp_path / "data"), str(tmp_path / "out"), cfg, workers=1)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("checkpoint_*"))
+
+
+# ---------------------------------------------------------------- two workers, S3
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_model_with_checkpoints_on_s3(ray_local, s3_env, tmp_path):
+    from raymouth.train import train
+
+    bucket = s3_env.make_bucket()
+    data_uri, out_uri = f"s3://{bucket}/frames", f"s3://{bucket}/runs"
+    ingest_clips(data_uri)
+    summary = train("edsr", data_uri, out_uri, tiny_cfg(), workers=2, epochs=3, run_id="two")
+
+    history = summary["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["loss"] < history[0]["loss"]
+    for key in ("val_psnr", "val_ssim", "val_psnr_bicubic", "val_ssim_bicubic"):
+        assert all(np.isfinite(h[key]) for h in history), key
+
+    keys = [o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket, Prefix="runs/two/")["Contents"]]
+    assert any(k.startswith("runs/two/checkpoint_") and k.endswith("/model.keras") for k in keys), keys
+    assert any(k.endswith("/state.json") for k in keys)
+    assert "runs/two/model/edsr_x2.keras" in keys and "runs/two/model/edsr_x2.json" in keys
+    manifest = json.loads(s3_env.client().get_object(Bucket=bucket, Key="runs/two/model/edsr_x2.json")["Body"].read())
+    assert manifest["arch"]["num_blocks"] == 2 and manifest["data"] == data_uri
+    assert manifest["metrics"]["data"]["val_videos"] == [VAL_CLIP]
+    assert [e["epoch"] for e in manifest["metrics"]["epochs"]] == [1, 2, 3]
+
+    ranks = [json.loads(s3_env.client().get_object(Bucket=bucket, Key=f"runs/two/ranks/rank-{r}.json")["Body"].read()) for r in (0, 1)]
+    shard0, shard1 = set(ranks[0]["keys"]), set(ranks[1]["keys"])
+    assert shard0 and shard1 and shard0.isdisjoint(shard1)  # each worker saw its own shard
+    assert all(k.startswith(f"{TRAIN_CLIP}:") for k in shard0 | shard1)  # never the held-out clip
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]  # gradients were averaged
+
+
+# ---------------------------------------------------------------- resume, then the chain
+
+
+@pytest.fixture(scope="module")
+def resumed_run(ray_local, frames_local, tmp_path_factory):
+    """An autoencoder run killed after its first checkpoint, then restarted with the same id."""
+    from raymouth.train import train
+
+    out = str(tmp_path_factory.mktemp("runs"))
+    base = ("enhance.sr_backend=bicubic", "train.batch_size=8")
+    first_error = None
+    try:
+        train("autoencoder", frames_local, out, tiny_cfg(*base, "train.fail_after_epoch=1"), workers=1, epochs=3, run_id="r")
+    except Exception as exc:  # noqa: BLE001 - the injected failure, wrapped by Ray Train
+        first_error = exc
+    checkpoints_after_failure = sorted(p.name for p in Path(out, "r").glob("checkpoint_*"))
+    first_state = json.loads(next(Path(out, "r").glob("checkpoint_*/state.json")).read_text())
+    summary = train("autoencoder", frames_local, out, tiny_cfg(*base), workers=1, epochs=3, run_id="r")
+    return {"error": first_error, "checkpoints": checkpoints_after_failure, "first": first_state, "summary": summary, "out": out}
+
+
+@pytest.mark.slow
+def test_restart_with_same_run_id_resumes_from_latest_checkpoint(resumed_run):
+    assert resumed_run["error"] is not None and "fail_after_epoch" in str(resumed_run["error"])
+    assert len(resumed_run["checkpoints"]) == 1 and resumed_run["first"]["epoch"] == 1
+    history = resumed_run["summary"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[0] == resumed_run["first"]["history"][0]  # epoch 1 was not redone
+    rank0 = json.loads(Path(resumed_run["out"], "r", "ranks", "rank-0.json").read_text())
+    assert rank0["start_epoch"] == 1
+    assert "val_psnr_input" in history[-1]  # the AE is scored against its own input too
+
+
+@pytest.mark.slow
+def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed_run):
+    from raymouth.chain import EnhanceChain, sample_crops
+
+    weights = resumed_run["summary"]["weights_uri"]
+    assert Path(weights).is_file() and Path(weights).with_suffix(".json").is_file()
+    crops = sample_crops(4)
+    base = ["enhance.sr_backend=bicubic"]
+    trained = EnhanceChain(config.load(overrides=[*base, f"enhance.autoencoder_weights={weights}"]))
+    untrained = EnhanceChain(config.load(overrides=[*base, "enhance.autoencoder_weights=random"]))
+    assert resumed_run["summary"]["sha256"][:12] in trained.model_version
+    out_t, out_u = trained(crops), untrained(crops)
+    assert all(a.shape == c.shape for a, c in zip(out_t, crops))
+    assert any(not np.array_equal(a, b) for a, b in zip(out_t, out_u))
