@@ -25,6 +25,8 @@ def ensure_ray(cfg: Config | None = None) -> None:
 
 @dataclass(frozen=True)
 class StageSizes:
+    """Actor pool sizes and per-actor GPUs for the enhance graph (``pipeline.build``)."""
+
     locate_actors: int
     enhance_actors: int
     composite_actors: int
@@ -51,8 +53,11 @@ def stage_sizes(cfg: Config, resources: dict | None = None) -> StageSizes:
         )
     cpu_slots = max(1, int(cpus / p.cpus_per_actor))
     if per_gpu > 0:
-        enhance = p.enhance_actors or max(1, int(gpus / per_gpu))
-        locate = p.locate_actors or max(1, cpu_slots // 2)
+        # One actor per GPU (or per GPU fraction), but never more than half the CPU slots:
+        # each enhance actor also holds `cpus_per_actor` on its GPU node.
+        enhance = p.enhance_actors or max(1, min(int(gpus / per_gpu + 1e-9), cpu_slots // 2))
+        # Landmarks get half of the CPU slots the enhance actors leave.
+        locate = p.locate_actors or max(1, (cpu_slots - enhance) // 2)
     else:
         # CPU only: split the CPU slots between landmarks and models; both are CPU bound.
         enhance = p.enhance_actors or max(1, cpu_slots // 4)

@@ -66,11 +66,14 @@ def _frames_location(loc: storage.Location) -> tuple[storage.Location, storage.L
 
 
 def _videos_location(root: storage.Location, videos_uri: str | None, cfg: Config) -> storage.Location | None:
-    """The videos table: ``videos_uri`` (a dataset root or its videos folder), else ``root/videos``."""
+    """The videos table: from ``videos_uri`` (an ingest dataset root, its frames folder or its
+    videos folder), else ``root/videos``; None when there is none."""
     if videos_uri:
         given = storage.check_readable(videos_uri, cfg.storage)
-        sub = given.join("videos")
-        return sub if storage.exists(sub) else given
+        for candidate in (given.join("videos"), _frames_location(given)[1].join("videos")):
+            if storage.exists(candidate):
+                return candidate
+        return given
     candidate = root.join("videos")
     return candidate if storage.exists(candidate) else None
 
@@ -82,7 +85,10 @@ def _read_videos_meta(loc: storage.Location | None) -> dict[str, tuple]:
     meta: dict[str, tuple] = {}
     for path in storage.list_files(loc, ".parquet"):
         with loc.fs.open_input_file(path) as f:
-            table = pq.read_table(f, columns=["video_id", "fps"])
+            pf = pq.ParquetFile(f)
+            if "audio" not in pf.schema_arrow.names:
+                raise ExportError(f"{path}: not a videos table (no 'audio' column); pass the ingest dataset's root")
+            table = pf.read(columns=["video_id", "fps"])
         for vid, fps in zip(table["video_id"].to_pylist(), table["fps"].to_pylist()):
             meta[vid] = (loc.fs, path, fps)
     return meta
@@ -324,7 +330,8 @@ def export(
     groups = _file_groups(frames_loc)
     if not groups:
         raise ExportError(f"{frames_loc.uri}: no Parquet files")
-    schema = pq.read_schema(frames_loc.fs.open_input_file(groups[0][0]))
+    with frames_loc.fs.open_input_file(groups[0][0]) as f:
+        schema = pq.read_schema(f)
     if column not in schema.names:
         raise ExportError(f"{frames_loc.uri}: has no '{column}' column (columns: {', '.join(schema.names)})")
     has_box = "mouth_box" in schema.names

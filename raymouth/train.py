@@ -165,11 +165,11 @@ def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool
     from raymouth.locate import Locate
 
     cpus = cfg.pipeline.cpus_per_actor
-    ds = ray.data.read_parquet(files, filesystem=fs, columns=["video_id", "frame_index", "image"])
+    ds = ray.data.read_parquet(files, filesystem=fs).select_columns(["video_id", "frame_index", "image"])
     ds = ds.map_batches(keep_stride, fn_kwargs={"stride": cfg.train.frame_stride}, batch_format="numpy", num_cpus=cpus)
     ds = ds.map_batches(
         Locate, fn_constructor_args=(cfg,), batch_size=cfg.pipeline.locate_batch_size, batch_format="numpy",
-        concurrency=locate_actors, num_cpus=cpus,
+        compute=ray.data.ActorPoolStrategy(size=locate_actors), num_cpus=cpus,
     )
     pairs = 1 if validation else cfg.train.pairs_per_frame
     ds = ds.map_batches(
@@ -178,7 +178,8 @@ def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool
     if validation and cfg.train.max_val_pairs:
         ds = ds.limit(cfg.train.max_val_pairs)
     if model == "autoencoder":
-        ds = ds.map_batches(AeInputs, fn_constructor_args=(cfg,), batch_size=32, batch_format="numpy", concurrency=1, num_cpus=cpus)
+        ds = ds.map_batches(AeInputs, fn_constructor_args=(cfg,), batch_size=32, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=1), num_cpus=cpus)
     return ds.materialize()
 
 

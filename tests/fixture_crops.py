@@ -21,3 +21,18 @@ def clip_crops(path: Path, count: int = 48, stride: int = 2) -> list[np.ndarray]
             if len(crops) == count:
                 break
     return crops
+
+
+def clip_pairs(cfg, crops: list[np.ndarray], seed0: int = 0, repeats: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``training_pair`` over ``crops`` (``repeats`` degradations each): stacked (sr_inputs, targets)."""
+    from raymouth.chain import training_pair
+
+    pairs = [training_pair(c, seed0 + 1000 * k + i, cfg) for k in range(repeats) for i, c in enumerate(crops)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def mouth_crops(count: int = 48, stride: int = 2, clip: str = "video/retalking_face_5.mp4") -> list[np.ndarray]:
+    """``clip_crops`` of a fixture clip (skips the test when the fixture is absent)."""
+    from conftest import fixture_path
+
+    return clip_crops(fixture_path(clip), count, stride)

@@ -76,7 +76,8 @@ def test_make_pairs_is_deterministic_and_skips_failed_rows():
     assert a["target"].shape == (6, 128, 128, 3)
     np.testing.assert_array_equal(a["sr_input"], b["sr_input"])
     assert not np.array_equal(a["sr_input"][0], a["sr_input"][1])  # another seed (and mirrored)
-    np.testing.assert_array_equal(a["target"][1], a["target"][0][:, ::-1])  # pair 1 is the mirror
+    mirror = np.abs(a["target"][1].astype(int) - a["target"][0][:, ::-1].astype(int))
+    assert mirror.max() <= 1  # pair 1 is the mirror (up to the resize's rounding)
     empty = make_pairs({k: v[3:] for k, v in located_batch().items()}, cfg, pairs_per_frame=2)
     assert empty["sr_input"].shape == (0, 64, 64, 3)
 

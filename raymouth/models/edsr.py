@@ -9,6 +9,11 @@ Value range: the model takes float32 RGB in [0, 1] of any size ``(N, H, W, 3)`` 
 (``img_range`` = 255, RGB mean shift) is inside the model, so training and inference cannot
 drift and the convolutions see zero-centred 0..255-range values as in the paper.
 The whole chain (``raymouth.chain``) uses [0, 1] float at every model boundary.
+
+Parameters: baseline 16x64 x2 = 1,369,859 (x4: 1,517,571); small 8x32 x2 = 195,971.
+Measured (tests/test_edsr.py): a 4x32 x2 model, 300 steps of batch 16 on 24² patches (Adam 3e-3,
+L1) of degraded mouth crops from one fixture clip, gave 34.60 dB vs bicubic 33.82 dB on
+held-back frames of that clip.
 """
 from __future__ import annotations
 

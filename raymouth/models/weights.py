@@ -35,6 +35,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    """An uncompiled copy when the model carries optimizer state: shipped files stay small."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_model(
     model: keras.Model,
     path: str | Path,
@@ -43,12 +52,15 @@ def save_model(
     metrics: dict[str, Any] | None = None,
     version: str = "",
 ) -> dict[str, Any]:
-    """Write ``path`` (.keras, without optimizer state) and its manifest; returns the manifest."""
+    """Write ``path`` (.keras, without optimizer state) and its manifest; returns the manifest.
+
+    ``arch`` is the builder's description (``edsr_arch``/``autoencoder_arch``), checked on load.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"weights path must end in .keras, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path, include_optimizer=False)
+    _without_optimizer(model).save(path)
     manifest = {
         "format": MANIFEST_FORMAT,
         "file": path.name,
@@ -74,7 +86,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WeightsError(f"weights manifest {mpath} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        raise WeightsError(f"weights manifest {mpath} is not valid JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or "sha256" not in manifest:
         raise WeightsError(f"weights manifest {mpath} is not a {MANIFEST_FORMAT} manifest")
     return manifest
@@ -92,7 +104,6 @@ def check_arch(path: str | Path, manifest: dict[str, Any], expect_arch: dict[str
 
 def load_checked(path: str | Path, expect_arch: dict[str, Any] | None = None) -> tuple[keras.Model, dict[str, Any]]:
     """Load a model after verifying its sha256 and architecture; returns ``(model, manifest)``."""
-    import raymouth.models.autoencoder  # noqa: F401  (nothing custom, imported for symmetry)
     import raymouth.models.edsr  # noqa: F401  (registers EDSR's custom layers for deserialisation)
 
     path = Path(path)
