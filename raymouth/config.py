@@ -142,6 +142,7 @@ class TrainConfig:
     max_val_pairs: int = 256  # validation pairs scored per epoch (rank 0)
     shuffle_buffer: int = 256  # rows in each worker's local shuffle buffer
     fail_after_epoch: int = 0  # testing resume: fail right after this epoch's checkpoint (0 = never)
+    max_failures: int = 3  # worker-group failures Ray Train retries from the latest checkpoint
 
 
 @dataclass

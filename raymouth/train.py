@@ -159,7 +159,7 @@ def split_videos(video_ids: list[str], cfg: Config) -> tuple[list[str], list[str
 # ---------------------------------------------------------------- Ray Data part
 
 
-def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool, locate_actors: int = 1):
+def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool):
     """Frames files -> materialised pairs (Ray Data); the same Locate and chain code as inference."""
     import ray
     from raymouth.locate import Locate
@@ -169,7 +169,7 @@ def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool
     ds = ds.map_batches(keep_stride, fn_kwargs={"stride": cfg.train.frame_stride}, batch_format="numpy", num_cpus=cpus)
     ds = ds.map_batches(
         Locate, fn_constructor_args=(cfg,), batch_size=cfg.pipeline.locate_batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=locate_actors), num_cpus=cpus,
+        compute=ray.data.ActorPoolStrategy(size=max(1, cfg.pipeline.locate_actors)), num_cpus=cpus,
     )
     pairs = 1 if validation else cfg.train.pairs_per_frame
     ds = ds.map_batches(
@@ -429,6 +429,7 @@ def _fit(model: str, cfg: Config, datasets: dict, out: storage.Location, run_id:
         run_config=ray.train.RunConfig(
             name=run_id, storage_path=out.path, storage_filesystem=out.fs,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         ),
         datasets=datasets,
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),

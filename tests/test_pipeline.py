@@ -232,6 +232,10 @@ def test_job_submit_path(tmp_path):
     # (``ray stop`` would stop every Ray on the machine).
     head = subprocess.Popen(
         [ray_bin, "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dash}", "--num-cpus=2",
+         # every port free and our own: other Ray clusters may run on this machine
+         f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+         f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+         f"--ray-client-server-port={free_port()}",
          "--include-dashboard=true", "--dashboard-host=127.0.0.1", "--disable-usage-stats",
          f"--temp-dir={ray_tmp}"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "head.log", "w"), start_new_session=True,
@@ -244,7 +248,8 @@ def test_job_submit_path(tmp_path):
         deadline = time.time() + 180
         while True:  # the job server answers some seconds after the head starts
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-            if proc.returncode == 0 or time.time() > deadline or "ConnectionError" not in proc.stderr + proc.stdout:
+            text = proc.stderr + proc.stdout
+            if proc.returncode == 0 or time.time() > deadline or not ("ConnectionError" in text or "try again" in text):
                 break
             assert head.poll() is None, (tmp_path / "head.log").read_text()[-3000:]
             time.sleep(3)
@@ -303,10 +308,6 @@ def test_worker_node_dies_mid_run(tmp_path):
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert "REMOVED" in proc.stdout, proc.stderr[-3000:]
+    assert '"ok"' in proc.stdout.split("SUMMARY", 1)[1], "the run did not finish after losing the node"
     out = read_run(tmp_path / "out" / "node")
-    if out.num_rows < 32:  # the run may give up when the node dies; a re-run then finishes it
-        from raymouth import config as cfgmod
-
-        pipeline.run(str(tmp_path / "in"), str(tmp_path / "out"), "node", cfgmod.load(None, FAST_MODELS))
-        out = read_run(tmp_path / "out" / "node")
     assert sorted(keys_of(out)) == [("retalking_face_5", i) for i in range(32)]

@@ -32,6 +32,7 @@ def tiny_cfg(*extra: str) -> config.Config:
         f"train.val_video_ids={VAL_CLIP}",
         "train.max_val_pairs=12",
         "train.cpus_per_worker=0.5",
+        "train.max_failures=0",
         *extra,
     ])
 
@@ -182,7 +183,7 @@ def resumed_run(ray_local, frames_local, tmp_path_factory):
         train("autoencoder", frames_local, out, tiny_cfg(*base, "train.fail_after_epoch=1"), workers=1, epochs=3, run_id="r")
     except Exception as exc:  # noqa: BLE001 - the injected failure, wrapped by Ray Train
         first_error = exc
-    checkpoints_after_failure = sorted(p.name for p in Path(out, "r").glob("checkpoint_*"))
+    checkpoints_after_failure = sorted(p.name for p in Path(out, "r").glob("checkpoint_*") if p.is_dir())
     first_state = json.loads(next(Path(out, "r").glob("checkpoint_*/state.json")).read_text())
     summary = train("autoencoder", frames_local, out, tiny_cfg(*base), workers=1, epochs=3, run_id="r")
     return {"error": first_error, "checkpoints": checkpoints_after_failure, "first": first_state, "summary": summary, "out": out}
