@@ -1,21 +1,13 @@
-"""Ray job entry: ``ray job submit --working-dir . -- python jobs/train.py {autoencoder,edsr} --data URI --out URI ...``."""
-from __future__ import annotations
+"""Entry point for `ray job submit --working-dir . -- python jobs/train.py {autoencoder,edsr} --data URI --out URI [...]`.
 
+Same arguments as `raymouth train`.
+"""
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working dir's raymouth package
 
-def main() -> int:
-    try:
-        from raymouth import cli
-
-        if "train" in getattr(cli, "COMMANDS", {}):
-            return cli.main(["train", *sys.argv[1:]])
-    except ImportError:
-        pass
-    from raymouth.train import main as train_main
-
-    return train_main(["train", *sys.argv[1:]])
-
+from raymouth.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["train", *sys.argv[1:]]))

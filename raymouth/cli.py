@@ -51,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("all", "locate"), default="all")
     _common(p)
 
+    from raymouth.train import add_train_parser
+
+    add_train_parser(sub)
+
     p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
     _common(p)
     return ap
@@ -114,6 +118,12 @@ def cmd_bench(args, cfg) -> int:
     return 0
 
 
+def cmd_train(args, cfg) -> int:
+    from raymouth.train import cmd_train as run_train
+
+    return run_train(args, cfg)
+
+
 def cmd_demo(args, cfg) -> int:
     """The README's run command: the whole job on a built-in sample, then where to look."""
     from raymouth.export import export
@@ -139,6 +149,7 @@ COMMANDS = {
     "export": cmd_export,
     "bench": cmd_bench,
     "demo": cmd_demo,
+    "train": cmd_train,
 }
 
 
