@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymouth import codec, schema, storage, video
+from raymouth.cluster import ensure_ray
 from raymouth.config import Config, StorageConfig
 
 FRAMES_SCHEMA = pa.schema(list(schema.FRAMES) + [pa.field("source_path", pa.string())])
@@ -257,18 +258,6 @@ def resolved_storage(cfg: StorageConfig) -> StorageConfig:
     )
 
 
-def ensure_ray() -> None:
-    """Join the running Ray cluster if there is one, else start a local one."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    try:
-        ray.init(address="auto", log_to_driver=False, configure_logging=False)
-    except ConnectionError:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-
-
 def finished_ids(root: storage.Location) -> set[str]:
     """Videos whose commit row exists."""
     return {Path(p).stem for p in storage.list_files(root.join("videos"), ".parquet")}
@@ -347,7 +336,7 @@ def _run_ray(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):
     """One task per video, at most ``max_parallel_videos`` (default: the cluster's CPUs) at once."""
     import ray
 
-    ensure_ray()
+    ensure_ray(cfg)
     task = ray.remote(num_cpus=CPUS_PER_TASK, max_retries=0)(ingest_one_video)
     limit = cfg.ingest.max_parallel_videos or max(1, int(ray.cluster_resources().get("CPU", 1)))
     pending = list(todo)
