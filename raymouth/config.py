@@ -107,8 +107,9 @@ class DegradeConfig:
 class GateConfig:
     """Do-no-harm thresholds: above them the original mouth is kept (rejected_quality)."""
 
-    max_seam: float = 12.0
-    max_delta_e: float = 6.0
+    max_seam: float = 12.0  # seam score growth over the input's, ΔE units
+    max_delta_e: float = 6.0  # colour-difference-to-surround growth over the input's, ΔE units
+    max_sharpness_ratio: float = 3.0  # mouth 3x sharper than the face around it = artefacts
 
 
 @dataclass

@@ -127,8 +127,11 @@ class Composite:
         return result, m
 
     def rejected(self, m: dict[str, float]) -> bool:
-        """Do no harm: keep the input when the paste made the seam or the colour worse than it was."""
-        return m["seam"] > self.cfg.gate.max_seam or m["delta_e"] > self.cfg.gate.max_delta_e
+        """Do no harm: keep the input when the paste made the seam or the colour worse than it was,
+        or left the mouth far sharper than the face around it (ringing, grid artefacts)."""
+        g = self.cfg.gate
+        too_sharp = m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, m["sharpness_ratio_in"])
+        return m["seam"] > g.max_seam or m["delta_e"] > g.max_delta_e or too_sharp
 
 
 class WriteOutput:
