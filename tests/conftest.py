@@ -155,3 +155,28 @@ def write_frames_dataset(root: Path, clip: Path, frames: int, rows_per_file: int
         table = pa.Table.from_pylist(chunk, schema=pa.schema([f for f in schema.FRAMES if f.name != "timestamp"]))
         pq.write_table(table, out / f"part-{start // rows_per_file:05d}.parquet", row_group_size=4)
     return root
+
+
+SMALL_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 16, "res_scale": 0.1}
+
+
+@pytest.fixture(scope="session")
+def small_model_overrides(tmp_path_factory) -> list[str]:
+    """Config overrides pointing at small untrained EDSR + autoencoder files saved once.
+
+    For tests about plumbing, not quality: every process of a test loads the same weights, and
+    nothing depends on the shipped defaults.
+    """
+    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
+    from raymouth.models.edsr import build_edsr, edsr_arch
+    from raymouth.models.weights import save_model
+
+    d = tmp_path_factory.mktemp("weights")
+    save_model(build_edsr(**SMALL_EDSR), d / "edsr.keras", edsr_arch(**SMALL_EDSR), data="untrained (test)")
+    save_model(build_autoencoder(), d / "ae.keras", autoencoder_arch(), data="untrained (test)")
+    return [
+        f"enhance.edsr_weights={d / 'edsr.keras'}",
+        f"enhance.autoencoder_weights={d / 'ae.keras'}",
+        f"enhance.edsr.num_blocks={SMALL_EDSR['num_blocks']}",
+        f"enhance.edsr.num_filters={SMALL_EDSR['num_filters']}",
+    ]

@@ -28,7 +28,6 @@ from raymouth.cluster import ClusterError, stage_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = REPO / "cluster.yaml"
-SMALL_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 16, "res_scale": 0.1}
 RAY_PRIVATE_PORTS = (6379, 8265, 10001, 8076)  # GCS, dashboard/job API, client, object manager
 
 
@@ -258,21 +257,9 @@ def test_run_json_excludes_storage_keys(tmp_path):
 # ---------------------------------------------------------------- on a local Ray cluster
 
 @pytest.fixture(scope="module")
-def small_models(tmp_path_factory) -> list[str]:
-    """Small untrained models saved once: these tests are about scheduling, not quality."""
-    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
-    from raymouth.models.edsr import build_edsr, edsr_arch
-    from raymouth.models.weights import save_model
-
-    d = tmp_path_factory.mktemp("weights")
-    save_model(build_edsr(**SMALL_EDSR), d / "edsr.keras", edsr_arch(**SMALL_EDSR), data="untrained (test)")
-    save_model(build_autoencoder(), d / "ae.keras", autoencoder_arch(), data="untrained (test)")
-    return [
-        f"enhance.edsr_weights={d / 'edsr.keras'}",
-        f"enhance.autoencoder_weights={d / 'ae.keras'}",
-        "enhance.edsr.num_blocks=2",
-        "enhance.edsr.num_filters=16",
-    ]
+def small_models(small_model_overrides) -> list[str]:
+    """Small untrained models: these tests are about scheduling, not quality."""
+    return small_model_overrides
 
 
 def _ray_env(tmp_path: Path) -> dict[str, str]:

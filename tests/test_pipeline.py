@@ -23,27 +23,12 @@ from conftest import fixture_path, write_frames_dataset
 from raymouth import codec, config, pipeline, schema
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 16, "res_scale": 0.1}
-FAST_MODELS: list[str] = []  # filled by the small_weights fixture
+FAST_MODELS: list[str] = []  # small untrained models, filled by the fixture below
 
 
 @pytest.fixture(scope="module", autouse=True)
-def small_weights(tmp_path_factory):
-    """Small untrained models saved once, so every process of a test loads the same weights."""
-    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
-    from raymouth.models.edsr import build_edsr, edsr_arch
-    from raymouth.models.weights import save_model
-
-    d = tmp_path_factory.mktemp("weights")
-    save_model(build_edsr(**SMALL_EDSR), d / "edsr.keras", edsr_arch(**SMALL_EDSR), data="untrained (test)")
-    save_model(build_autoencoder(), d / "ae.keras", autoencoder_arch(), data="untrained (test)")
-    FAST_MODELS[:] = [
-        f"enhance.edsr_weights={d / 'edsr.keras'}",
-        f"enhance.autoencoder_weights={d / 'ae.keras'}",
-        "enhance.edsr.num_blocks=2",
-        "enhance.edsr.num_filters=16",
-    ]
-    yield
+def small_weights(small_model_overrides):
+    FAST_MODELS[:] = small_model_overrides
 
 
 def fast_cfg(*extra: str) -> config.Config:
