@@ -355,9 +355,23 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def summarize(m: Measured, base: Measured) -> dict[str, Any]:
-    """Means over rows (and flicker over videos) of one variant, with deltas against the input."""
-    rows = sorted(m.rows)
+def summarize(m: Measured, base: Measured, row_video: np.ndarray | None = None) -> dict[str, Any]:
+    """Means over rows (and flicker over videos) of one variant, with deltas against the input;
+    with ``row_video`` (the video id of each row) also the same means per video."""
+    out = _summary(m, base, sorted(m.rows))
+    if row_video is not None:
+        by_video: dict[str, list[int]] = {}
+        for i in sorted(m.rows):
+            by_video.setdefault(str(row_video[i]), []).append(i)
+        out["per_video"] = {vid: {k: v for k, v in _summary(m, base, rows).items() if k in PER_VIDEO_KEYS} for vid, rows in by_video.items()}
+    return out
+
+
+PER_VIDEO_KEYS = ("frames", "psnr", "delta_psnr", "delta_psnr_lips", "ssim", "sharpness_ratio", "delta_e", "rejected")
+
+
+def _summary(m: Measured, base: Measured, rows: list[int]) -> dict[str, Any]:
+    row_set = set(rows)
 
     def col(key: str, src: Measured = m) -> list[float]:
         return [src.rows[i].get(key) for i in rows if i in src.rows]
@@ -366,7 +380,8 @@ def summarize(m: Measured, base: Measured) -> dict[str, Any]:
         pairs = [(m.rows[i].get(src_key or key), base.rows[i].get(key)) for i in rows if i in base.rows]
         return _mean([a - b for a, b in pairs if a is not None and b is not None])
 
-    flick = {vid: metrics.flicker_ratio(crops, base.flicker_crops[vid]) for vid, crops in m.flicker_crops.items() if vid in base.flicker_crops}
+    vids = {vid for vid in m.flicker_crops if vid in base.flicker_crops}
+    flick = {vid: metrics.flicker_ratio(m.flicker_crops[vid], base.flicker_crops[vid]) for vid in sorted(vids)}
     return {
         "frames": len(rows),
         "psnr": _mean(col("psnr")),
@@ -381,7 +396,7 @@ def summarize(m: Measured, base: Measured) -> dict[str, Any]:
         "delta_e": _mean(col("delta_e")),
         "flicker_ratio": _mean(list(flick.values())),
         "flicker_ratio_per_video": flick,
-        "rejected": sum(1 for s in m.status.values() if s == schema.STATUS_REJECTED_QUALITY),
+        "rejected": sum(1 for i, s in m.status.items() if i in row_set and s == schema.STATUS_REJECTED_QUALITY),
     }
 
 
@@ -425,6 +440,19 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def per_video_table(report: dict[str, Any]) -> str:
+    """Variant × video: ΔPSNR vs input (with a reference) or sharpness ratio (without), so a clip
+    that a variant hurts is not hidden in the mean."""
+    key, title = ("delta_psnr", "ΔPSNR vs input, dB") if report.get("reference") else ("sharpness_ratio", "sharpness ratio")
+    videos = report["videos"]
+    lines = [f"| {title} | " + " | ".join(videos) + " |", "|" + "---|" * (len(videos) + 1)]
+    entries = [("input", report["input"])] + [(n, v["summary"]) for n, v in report["variants"].items() if v["summary"]]
+    for name, s in entries:
+        per = s.get("per_video", {})
+        lines.append(f"| {name} | " + " | ".join(_fmt(per.get(v, {}).get(key), 2, key == "delta_psnr") for v in videos) + " |")
+    return "\n".join(lines)
+
+
 def markdown_report(report: dict[str, Any]) -> str:
     """evaluation.md: what was measured, the table, the plots."""
     mode = "with reference (PSNR/SSIM against the clean frame)" if report["reference"] else "no reference"
@@ -442,6 +470,10 @@ pasted region (alpha >= 0.5), since the feathered paste never reaches the mouth 
 of the mouth at a fixed box per video, divided by the input's (1 = no flicker added).
 
 {markdown_table(report)}
+
+Per video:
+
+{per_video_table(report)}
 
 Variants (model versions, time):
 {versions}
@@ -502,6 +534,7 @@ def evaluate(
     (out / "evaluation.md").write_text(markdown_report(report))
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
     log(markdown_table(report))
+    log(per_video_table(report))
     for kind, paths in report["files"].items():
         for p in paths if isinstance(paths, list) else [paths]:
             log(f"evaluate: wrote {p}")
@@ -519,7 +552,7 @@ def build_report(in_uri: str, located: Batch, names: list[str], table: dict[str,
             "model_version": results[name].model_version,
             "seconds": round(results[name].seconds, 2),
             "error": results[name].error,
-            "summary": summarize(results[name], inp) if not results[name].error else None,
+            "summary": summarize(results[name], inp, located["video_id"]) if not results[name].error else None,
         }
         for name in names
     }
@@ -529,8 +562,8 @@ def build_report(in_uri: str, located: Batch, names: list[str], table: dict[str,
         "videos": sorted(video_rows(located)),
         "located": statuses,
         "fixed_boxes": {vid: list(box) for vid, box in fixed_boxes(located).items()},
-        "input": summarize(inp, inp),
-        "reference": summarize(ref, inp) if ref else None,
+        "input": summarize(inp, inp, located["video_id"]),
+        "reference": summarize(ref, inp, located["video_id"]) if ref else None,
         "variants": variants,
     }
 
@@ -568,10 +601,12 @@ def training_videos(weights_dir: Path | None = None) -> set[str]:
     from raymouth.chain import WEIGHTS_DIR
 
     seen: set[str] = set()
-    for manifest in sorted(Path(weights_dir or WEIGHTS_DIR).glob("*.json")):
-        data = json.loads(manifest.read_text()).get("data")
-        if isinstance(data, dict):
-            seen.update(str(v) for v in data.get("train_videos") or [])
+    for path in sorted(Path(weights_dir or WEIGHTS_DIR).glob("*.json")):
+        manifest = json.loads(path.read_text())
+        metrics_data = (manifest.get("metrics") or {}).get("data")  # where raymouth.train records it
+        for data in (manifest.get("data"), metrics_data):
+            if isinstance(data, dict):
+                seen.update(str(v) for v in data.get("train_videos") or [])
     return seen
 
 
@@ -580,27 +615,31 @@ def _reference_schema() -> pa.Schema:
     return pa.schema([*fields, pa.field("timestamp", pa.float64()), pa.field("reference", pa.binary()), pa.field("degraded_box", pa.list_(pa.int32(), 4))])
 
 
-def make_reference_dataset(clips: list[str | Path], out_uri: str, cfg: Config, frames_per_clip: int = 24, seed: int = 0) -> dict[str, Any]:
+def make_reference_dataset(
+    clips: list[str | Path], out_uri: str, cfg: Config, frames_per_clip: int = 24, seed: int = 0, exclude_videos: set[str] | None = None
+) -> dict[str, Any]:
     """Clean clips -> a frames dataset with ``image`` = mouth-degraded frame, ``reference`` = clean frame.
 
     The mouth is located on the clean frame (the job's own ``Locate``); only that box is degraded
     (``degrade.degrade`` with one seed per clip, from ``clip_seed``), as lip-sync output is.
     ``degraded_box`` records the box (all zeros where no mouth was found: image == reference).
-    Written as ``<out>/frames/<video_id>/part-00000.parquet``; deterministic per seed. Clips trained
-    on by the shipped weights (their manifests) are refused: a test set must be held out.
+    Written as ``<out>/frames/<video_id>/part-00000.parquet``; deterministic per seed. Clips in
+    ``exclude_videos`` (default: those the shipped weights were trained on, from their manifests)
+    are refused: a test set must be held out.
     """
     from raymouth import video
     from raymouth.ingest import sanitize_id
     from raymouth.locate import Locate
 
-    trained = training_videos()
+    trained = training_videos() if exclude_videos is None else set(exclude_videos)
+    ids = [sanitize_id(Path(clip).stem) for clip in clips]
+    for clip, vid in zip(clips, ids):
+        if vid in trained:
+            raise EvaluateError(f"{clip}: the weights were trained on {vid}; choose a held-out clip")
     out = storage.check_writable(out_uri, cfg.storage)
     summary: dict[str, Any] = {"out_uri": out.uri, "videos": {}}
     with Locate(cfg) as locate:
-        for clip in clips:
-            vid = sanitize_id(Path(clip).stem)
-            if vid in trained:
-                raise EvaluateError(f"{clip}: the default weights were trained on {vid}; choose a held-out clip")
+        for clip, vid in zip(clips, ids):
             fps = video.probe(clip).fps
             decoded = list(islice(video.iter_frames(clip), frames_per_clip))
             clean = [codec.encode(rgb) for _, _, rgb in decoded]

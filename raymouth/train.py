@@ -291,6 +291,13 @@ def _restore(ckpt, strategy):
     return model, state
 
 
+def learning_rate(cfg: Config, epoch: int) -> float:
+    """Step decay (EDSR halves its rate on a schedule); a pure function of the epoch, so resumes agree."""
+    if cfg.train.lr_decay_epochs <= 0:
+        return cfg.train.learning_rate
+    return cfg.train.learning_rate * 0.5 ** ((epoch - 1) // cfg.train.lr_decay_epochs)
+
+
 def train_loop(config: dict[str, Any]) -> None:
     """The Ray Train worker function (every rank)."""
     import ray.train
@@ -321,9 +328,11 @@ def train_loop(config: dict[str, Any]) -> None:
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.perf_counter()
         keys: list[str] = []
+        lr = learning_rate(cfg, epoch)
+        keras.backend.set_value(model.optimizer.learning_rate, lr)  # also after a resume
         fit = model.fit(_tf_dataset(model_name, train_shard, cfg, epoch, keys), epochs=1, verbose=0)
         seen.extend(keys)
-        row = {"epoch": epoch, "loss": round(float(fit.history["loss"][-1]), 6), "train_pairs_rank0": len(keys)}
+        row = {"epoch": epoch, "loss": round(float(fit.history["loss"][-1]), 6), "lr": lr, "train_pairs_rank0": len(keys)}
         row["seconds"] = round(time.perf_counter() - t0, 2)
         if rank == 0:
             row.update(validate(model_name, model, val_shard, cfg))
@@ -375,14 +384,14 @@ def train(
     gpus = cfg.train.gpus_per_worker if gpus_per_worker is None else float(gpus_per_worker)
     epochs = cfg.train.epochs if epochs is None else int(epochs)
     run_id = run_id or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ensure_ray()
-    check_cluster(workers, cfg.train.cpus_per_worker, gpus)
     by_video = frame_files(data_uri, cfg)
     train_ids, val_ids = split_videos(list(by_video), cfg)
     try:
         out = storage.check_writable(out_uri, cfg.storage)
     except storage.StorageError as exc:
         raise TrainError(str(exc)) from None
+    ensure_ray()
+    check_cluster(workers, cfg.train.cpus_per_worker, gpus)
     t0 = time.perf_counter()
     datasets = _datasets(model, by_video, train_ids, val_ids, cfg, data_uri)
     counts = {name: ds.count() for name, ds in datasets.items()}

@@ -46,7 +46,7 @@ def cfg(small_overrides) -> config.Config:
 @pytest.fixture(scope="module")
 def ref_dataset(tmp_path_factory, cfg) -> Path:
     out = tmp_path_factory.mktemp("ref")
-    evaluate.make_reference_dataset([fixture_path(CLIP)], str(out), cfg, frames_per_clip=5, seed=0)
+    evaluate.make_reference_dataset([fixture_path(CLIP)], str(out), cfg, frames_per_clip=5, seed=0, exclude_videos=set())
     return out
 
 
@@ -86,7 +86,7 @@ def test_reference_dataset_is_deterministic_per_seed(tmp_path, cfg):
     clip = fixture_path(CLIP)
 
     def build(name: str, seed: int) -> list[bytes]:
-        evaluate.make_reference_dataset([clip], str(tmp_path / name), cfg, frames_per_clip=2, seed=seed)
+        evaluate.make_reference_dataset([clip], str(tmp_path / name), cfg, frames_per_clip=2, seed=seed, exclude_videos=set())
         return [r["image"] for r in read_rows(tmp_path / name)]
 
     first, again, other = build("a", 0), build("b", 0), build("c", 1)
@@ -94,9 +94,15 @@ def test_reference_dataset_is_deterministic_per_seed(tmp_path, cfg):
     assert all(a != b for a, b in zip(first, other))
 
 
-def test_reference_dataset_refuses_clips_the_weights_were_trained_on(tmp_path):
-    (tmp_path / "edsr_x2.json").write_text(json.dumps({"data": {"train_videos": ["ip_lap_129", "liveportrait_d5"], "val_videos": ["liveportrait_d10"]}}))
-    assert evaluate.training_videos(tmp_path) == {"ip_lap_129", "liveportrait_d5"}
+def test_reference_dataset_refuses_clips_the_weights_were_trained_on(tmp_path, cfg):
+    # the two places a manifest may name its training data: `data` itself, or raymouth.train's metrics.data
+    (tmp_path / "edsr_x2.json").write_text(json.dumps({"data": "/frames", "metrics": {"data": {"train_videos": ["ip_lap_129", "liveportrait_d5"], "val_videos": ["liveportrait_d10"]}}}))
+    (tmp_path / "autoencoder.json").write_text(json.dumps({"data": {"train_videos": ["retalking_face_2"]}}))
+    trained = evaluate.training_videos(tmp_path)
+    assert trained == {"ip_lap_129", "liveportrait_d5", "retalking_face_2"}
+    with pytest.raises(evaluate.EvaluateError, match="trained on ip_lap_129"):
+        evaluate.make_reference_dataset([fixture_path(CLIP)], str(tmp_path / "ref"), cfg, frames_per_clip=1, exclude_videos=trained)
+    assert not (tmp_path / "ref").exists()  # refused before any work
 
 
 # ---------------------------------------------------------------- evaluation with a reference
@@ -109,6 +115,7 @@ def test_evaluate_writes_table_json_plots_and_sheets(report):
     assert "| variant | mouth PSNR dB |" in md
     for name in ("input", "reference (clean)", "identity", "bicubic", "default"):
         assert f"| {name} |" in md
+    assert "| ΔPSNR vs input, dB | ip_lap_129 |" in md  # the per-video table
     saved = json.loads((out / "evaluation.json").read_text())
     assert set(saved["variants"]) == {"identity", "bicubic", "default"}
     assert saved["frames"] == 5 and saved["located"] == {"ok": 5}
@@ -130,6 +137,7 @@ def test_identity_scores_like_the_input_and_a_real_change_does_not(report):
     assert ident["flicker_ratio"] == pytest.approx(1.0, abs=0.01)
     assert abs(bicubic["psnr"] - inp["psnr"]) > 0.01  # the 64x64 bottleneck is visible to the measure
     assert abs(bicubic["delta_psnr"] - (bicubic["psnr"] - inp["psnr"])) < 1e-6
+    assert bicubic["per_video"]["ip_lap_129"]["delta_psnr"] == pytest.approx(bicubic["delta_psnr"])  # one video
     assert rep["reference"]["sharpness_ratio"] > inp["sharpness_ratio"]  # the degraded mouth is blurrier
 
 
@@ -160,7 +168,7 @@ def test_cli_without_reference_reports_no_reference_measures(tmp_path, small_ove
 def test_reference_dataset_on_s3_reads_back_for_evaluation(s3_env, cfg):
     bucket = s3_env.make_bucket()
     uri = f"s3://{bucket}/eval/ref"
-    summary = evaluate.make_reference_dataset([fixture_path(CLIP)], uri, cfg, frames_per_clip=3, seed=0)
+    summary = evaluate.make_reference_dataset([fixture_path(CLIP)], uri, cfg, frames_per_clip=3, seed=0, exclude_videos=set())
     assert summary["videos"] == {"ip_lap_129": {"frames": 3, "degraded": 3}}
     frames = evaluate.read_frames(uri, cfg, frames_per_video=2)
     assert list(frames["frame_index"]) == [0, 1]

@@ -99,11 +99,12 @@ def test_split_by_video_never_shares_a_video():
 # ---------------------------------------------------------------- bad input (before training)
 
 
-def test_too_many_workers_is_refused_before_any_data_work(ray_local, tmp_path):
+def test_too_many_workers_is_refused_before_any_data_work(ray_local, frames_local, tmp_path):
     from raymouth.train import TrainError, train
 
     with pytest.raises(TrainError, match=r"--workers 5 x train.cpus_per_worker 0.5 = 2.5 CPUs, but the cluster has 2"):
-        train("edsr", str(tmp_path / "nothing"), str(tmp_path / "out"), tiny_cfg(), workers=5)
+        train("edsr", frames_local, str(tmp_path / "out"), tiny_cfg(), workers=5)
+    assert not any((tmp_path / "out").glob("*/checkpoint_*"))
 
 
 def test_empty_dataset_is_refused(ray_local, tmp_path):
@@ -215,3 +216,11 @@ def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed
     out_t, out_u = trained(crops), untrained(crops)
     assert all(a.shape == c.shape for a, c in zip(out_t, crops))
     assert any(not np.array_equal(a, b) for a, b in zip(out_t, out_u))
+
+
+def test_learning_rate_halves_on_schedule():
+    from raymouth.train import learning_rate
+
+    cfg = config.load(overrides=["train.learning_rate=0.001", "train.lr_decay_epochs=2"])
+    assert [learning_rate(cfg, e) for e in (1, 2, 3, 5)] == [0.001, 0.001, 0.0005, 0.00025]
+    assert learning_rate(config.Config(), 9) == config.Config().train.learning_rate
