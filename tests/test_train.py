@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from raymouth import codec, config, storage
+from raymouth import codec, config
 from raymouth.schema import STATUS_OK
 from tests.conftest import fixture_path
 
