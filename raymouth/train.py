@@ -483,30 +483,11 @@ def _finish(model: str, cfg: Config, result, out: storage.Location, run_id: str,
     }
 
 
-class _SaveWithoutOptimizer:
-    """A compile=False model seen through ``save(path, **kwargs)`` that ignores ``include_optimizer``,
-    which tf_keras's native .keras format rejects (the model has no optimizer to leave out)."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def save(self, path, **_kwargs) -> None:
-        self.model.save(path)
-
-    def count_params(self) -> int:
-        return self.model.count_params()
-
-
 def _save_final(net, path: Path, arch: dict, data_uri: str, info: dict, version: str) -> dict:
-    """``weights.save_model`` (the one manifest format), tolerant of its include_optimizer argument."""
+    """The final model through ``weights.save_model`` (the one manifest format)."""
     from raymouth.models.weights import save_model
 
-    try:
-        return save_model(net, path, arch, data=data_uri, metrics=info, version=version)
-    except ValueError as exc:
-        if "include_optimizer" not in str(exc):
-            raise
-        return save_model(_SaveWithoutOptimizer(net), path, arch, data=data_uri, metrics=info, version=version)
+    return save_model(net, path, arch, data=data_uri, metrics=info, version=version)
 
 
 # ---------------------------------------------------------------- command line

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pyarrow.parquet as pq
 from skimage import data
 
@@ -73,3 +74,17 @@ def test_pass_through_rows_keep_their_bytes(tmp_path):
     assert "crop" not in frames.column_names and frames.column("status").to_pylist() == [schema.STATUS_NO_FACE]
     metrics = pq.read_table(next((tmp_path / "metrics").glob("u1__*.parquet")))
     assert "image" not in metrics.column_names and "enhanced" not in metrics.column_names
+
+
+def test_scores_on_the_window_equal_scores_on_the_whole_frame():
+    """The composite scores a window around the box; the values must be the whole frame's."""
+    from raymouth import metrics
+
+    crop = np.clip(_crop().astype(int) + np.array([30, 0, -10]), 0, 255).astype(np.uint8)
+    composite = Composite(config.load(), "r")
+    result, m = composite.composite_one(FRAME, crop, BOX, _batch(FRAME, crop, BOX)["mouth_polygon"][0], None)
+    ring = config.load().locate.colour_ring_px
+    assert m["sharpness_ratio_out"] == pytest.approx(metrics.sharpness_ratio(result, BOX), rel=1e-6)
+    assert m["seam"] == pytest.approx(metrics.seam_score(result, BOX) - metrics.seam_score(FRAME, BOX), abs=1e-6)
+    full_de = metrics.delta_e_to_surround(result, BOX, ring) - metrics.delta_e_to_surround(FRAME, BOX, ring)
+    assert m["delta_e"] == pytest.approx(full_de, abs=1e-6)
