@@ -51,9 +51,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("all", "locate"), default="all")
     _common(p)
 
+    from raymouth.evaluate import add_evaluate_parser, add_reference_parser
     from raymouth.train import add_train_parser
 
     add_train_parser(sub)
+    _common(add_evaluate_parser(sub))
+    _common(add_reference_parser(sub))
 
     p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
     _common(p)
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_user_error(exc: BaseException) -> bool:
-    names = {"ConfigError", "StorageError", "PipelineError", "ClusterError", "VideoError", "WeightsError", "LandmarkerError", "IngestError", "SchemaError", "TrainError"}
+    names = {"ConfigError", "StorageError", "PipelineError", "ClusterError", "VideoError", "WeightsError", "LandmarkerError", "IngestError", "SchemaError", "TrainError", "EvaluateError"}
     return type(exc).__name__ in names
 
 
@@ -124,6 +127,18 @@ def cmd_train(args, cfg) -> int:
     return run_train(args, cfg)
 
 
+def cmd_evaluate(args, cfg) -> int:
+    from raymouth.evaluate import cmd_evaluate as run_evaluate
+
+    return run_evaluate(args, cfg)
+
+
+def cmd_make_reference(args, cfg) -> int:
+    from raymouth.evaluate import cmd_make_reference as run_make_reference
+
+    return run_make_reference(args, cfg)
+
+
 def cmd_demo(args, cfg) -> int:
     """The README's run command: the whole job on a built-in sample, then where to look."""
     from raymouth.export import export
@@ -150,6 +165,8 @@ COMMANDS = {
     "bench": cmd_bench,
     "demo": cmd_demo,
     "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "make-reference": cmd_make_reference,
 }
 
 
