@@ -15,7 +15,7 @@ SIZES = [(50, 80), (131, 209), (30, 30), (200, 120), (64, 64)]
 
 
 def _cfg(**enhance):
-    base = {"tf_intra_op_threads": 2, "tf_inter_op_threads": 1, "edsr": TINY_EDSR}
+    base = {"tf_intra_op_threads": 2, "tf_inter_op_threads": 1, "edsr": TINY_EDSR, "sharpen": {"amount": 0.0}}
     return from_dict({"enhance": {**base, **enhance}})
 
 
