@@ -5,8 +5,6 @@ test can call it on a hand-built batch without a cluster.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,7 +12,7 @@ import pyarrow.parquet as pq
 from raymouth import codec, metrics, roi, schema, storage, units
 from raymouth.config import Config, StorageConfig
 
-INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "_unit", "_path")
+INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "_unit")
 
 
 class ReadUnits:
@@ -148,7 +146,6 @@ class WriteOutput:
         self.run_path = run_path  # path inside the output filesystem
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        started = time.time()
         table = _enhanced_table(batch)
         metric_table = table.drop_columns([c for c in ("image", "enhanced", "reference") if c in table.column_names])
         for uid in sorted(set(batch["_unit"])):
@@ -159,7 +156,6 @@ class WriteOutput:
             self._write(f"frames/{name}", table.take(idx))
             self._write(f"metrics/{name}", metric_table.take(idx))
         result = {name: metric_table.column(name).to_numpy(zero_copy_only=False) for name in metric_table.column_names if name != "mouth_box"}
-        result["_write_s"] = np.full(len(batch["status"]), (time.time() - started) / max(1, len(batch["status"])))
         return result
 
     def _write(self, rel: str, table: pa.Table) -> None:

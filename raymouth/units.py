@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -81,16 +80,6 @@ def _unit(path: str, groups: list[int], rows: int) -> Unit:
 def read_unit(fs: pa.fs.FileSystem, unit: Unit, columns: list[str] | None = None) -> pa.Table:
     with fs.open_input_file(unit.path) as f:
         return pq.ParquetFile(f).read_row_groups(list(unit.row_groups), columns=columns)
-
-
-def iter_unit_batches(fs: pa.fs.FileSystem, unit: Unit, batch_rows: int) -> Iterator[pa.Table]:
-    """Stream a unit's rows one row group at a time (memory bounded by the row group)."""
-    with fs.open_input_file(unit.path) as f:
-        pf = pq.ParquetFile(f)
-        for g in unit.row_groups:
-            table = pf.read_row_group(g)
-            for start in range(0, table.num_rows, batch_rows):
-                yield table.slice(start, batch_rows)
 
 
 def output_name(unit_id: str, keys: list[tuple[str, int]]) -> str:
