@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from raymouth.config import Config
@@ -63,38 +64,37 @@ def make_frames(workdir: Path, frames: int, cfg: Config) -> str:
 
 
 def stage_costs(frames_uri: str, cfg: Config) -> dict[str, float]:
-    """CPU seconds per frame of each stage alone, in this process, on all the frames."""
-    import pyarrow as pa
+    """CPU seconds per frame of each stage, in this process, one unit at a time (streamed).
 
+    Model and landmarker start-up are left out: they are paid once per actor, not per frame.
+    """
     from raymouth import storage, units
     from raymouth.locate import Locate
     from raymouth.stages import Composite, EnhanceStage, WriteOutput, _to_numpy
 
     loc = storage.resolve(frames_uri, cfg.storage)
     plan = units.plan(loc, cfg.pipeline.rows_per_unit)
-    tables = [units.read_unit(loc.fs, u) for u in plan]
-    n = sum(t.num_rows for t in tables)
-    costs: dict[str, float] = {}
-    with Locate(cfg) as locate:
-        start = _cpu()
-        located = [locate(_to_numpy(t)) for t in tables]
-        costs["locate (decode + landmarks + crop)"] = (_cpu() - start) / n
-    enhance = EnhanceStage(cfg)
-    start = _cpu()
-    enhanced = [enhance(b) for b in located]
-    costs["enhance (models)"] = (_cpu() - start) / n
-    composite = Composite(cfg, "bench")
-    start = _cpu()
-    composited = [composite(b) for b in enhanced]
-    costs["composite + score"] = (_cpu() - start) / n
-    with tempfile.TemporaryDirectory() as tmp:
+    names = ("locate (decode + landmarks + crop)", "enhance (models)", "composite + score", "write")
+    costs = dict.fromkeys(names, 0.0)
+    n = 0
+    enhance, composite = EnhanceStage(cfg), Composite(cfg, "bench")
+    with Locate(cfg) as locate, tempfile.TemporaryDirectory() as tmp:
         writer = WriteOutput(tmp, cfg.storage, False)
-        start = _cpu()
-        for uid, b in zip([u.unit_id for u in plan], composited):
-            b["_unit"] = pa.array([uid] * len(b["status"])).to_numpy(zero_copy_only=False)
-            writer(b)
-        costs["write"] = (_cpu() - start) / n
-    return costs
+        step = cfg.pipeline.enhance_batch_size_cpu  # the batches the pipeline's model actors see
+        for unit in plan:
+            start = _cpu()
+            located = locate(_to_numpy(units.read_unit(loc.fs, unit)))  # a whole unit, as ReadUnits
+            costs[names[0]] += _cpu() - start
+            located["_unit"] = np.array([unit.unit_id] * unit.rows, dtype=object)
+            for i in range(0, unit.rows, step):
+                batch = {k: v[i : i + step] for k, v in located.items()}
+                for name, stage in zip(names[1:], (enhance, composite, writer)):
+                    start = _cpu()
+                    out = stage(batch)
+                    costs[name] += _cpu() - start
+                    batch = batch if stage is writer else out
+            n += unit.rows
+    return {name: total / n for name, total in costs.items()}
 
 
 def bench(cfg: Config, frames: int = 200, stage: str = "all") -> str:
