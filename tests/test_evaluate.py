@@ -17,25 +17,12 @@ from conftest import fixture_path, write_frames_dataset
 from raymouth import codec, config, evaluate, schema
 
 CLIP = "video/ip_lap_129.mp4"  # 256x256: the cheapest fixture clip with a face in every frame
-SMALL_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 16, "res_scale": 0.1}
 
 
 @pytest.fixture(scope="module")
-def small_overrides(tmp_path_factory) -> list[str]:
-    """Small untrained EDSR + autoencoder saved with manifests, so `default` needs no shipped weights."""
-    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
-    from raymouth.models.edsr import build_edsr, edsr_arch
-    from raymouth.models.weights import save_model
-
-    d = tmp_path_factory.mktemp("weights")
-    save_model(build_edsr(**SMALL_EDSR), d / "edsr.keras", edsr_arch(**SMALL_EDSR), data="untrained (test)")
-    save_model(build_autoencoder(), d / "ae.keras", autoencoder_arch(), data="untrained (test)")
-    return [
-        f"enhance.edsr_weights={d / 'edsr.keras'}",
-        f"enhance.autoencoder_weights={d / 'ae.keras'}",
-        "enhance.edsr.num_blocks=2",
-        "enhance.edsr.num_filters=16",
-    ]
+def small_overrides(small_model_overrides) -> list[str]:
+    """Small untrained saved models, so `default` needs no shipped weights."""
+    return small_model_overrides
 
 
 @pytest.fixture(scope="module")
