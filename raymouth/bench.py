@@ -70,7 +70,7 @@ def stage_costs(frames_uri: str, cfg: Config) -> dict[str, float]:
     """
     from raymouth import storage, units
     from raymouth.locate import Locate
-    from raymouth.stages import Composite, EnhanceStage, WriteOutput, _to_numpy
+    from raymouth.stages import Composite, EnhanceStage, WriteOutput, table_to_batch
 
     loc = storage.resolve(frames_uri, cfg.storage)
     plan = units.plan(loc, cfg.pipeline.rows_per_unit)
@@ -83,7 +83,7 @@ def stage_costs(frames_uri: str, cfg: Config) -> dict[str, float]:
         step = cfg.pipeline.enhance_batch_size_cpu  # the batches the pipeline's model actors see
         for unit in plan:
             start = _cpu()
-            located = locate(_to_numpy(units.read_unit(loc.fs, unit)))  # a whole unit, as ReadUnits
+            located = locate(table_to_batch(units.read_unit(loc.fs, unit)))  # a whole unit, as ReadUnits
             costs[names[0]] += _cpu() - start
             located["_unit"] = np.array([unit.unit_id] * unit.rows, dtype=object)
             for i in range(0, unit.rows, step):

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from raymouth import codec, metrics, roi, schema, storage, units
 from raymouth import config as config_mod
 from raymouth.config import Config, DegradeConfig
+from raymouth.stages import table_to_batch
 
 IDENTITY = "identity"
 DEFAULT = "default"
@@ -127,20 +128,6 @@ class PasteInput:
 # ---------------------------------------------------------------- reading frames
 
 
-def _to_numpy(table: pa.Table) -> Batch:
-    """A pyarrow table as the numpy batch dict the stages take (binary/string columns as objects)."""
-    out: Batch = {}
-    for name in table.column_names:
-        col = table.column(name)
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-            out[name] = col.to_numpy(zero_copy_only=False)
-        else:
-            arr = np.empty(len(col), dtype=object)
-            arr[:] = col.to_pylist()
-            out[name] = arr
-    return out
-
-
 def _wanted_keys(fs, files: list[str], frames_per_video: int, videos: set[str] | None) -> set[tuple[str, int]]:
     """Keys to evaluate, from the key columns only: the first ``frames_per_video`` frames of each video."""
     by_video: dict[str, list[int]] = {}
@@ -172,7 +159,7 @@ def read_frames(in_uri: str, cfg: Config, frames_per_video: int = 0, videos: lis
         if keep:
             tables.append(table.take(pa.array(keep)))
     table = pa.concat_tables(tables, promote_options="default").sort_by([("video_id", "ascending"), ("frame_index", "ascending")])
-    return _to_numpy(table)
+    return table_to_batch(table)
 
 
 def take(batch: Batch, rows: list[int] | np.ndarray) -> Batch:

@@ -47,6 +47,16 @@ def _lab(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(arr.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
+def _masked(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The values where mask > 0 (all of them without a mask); the mask must match their shape."""
+    if mask is None:
+        return values
+    mask = np.asarray(mask)
+    if mask.shape != values.shape:
+        raise ValueError(f"mask shape {mask.shape} does not match image {values.shape}")
+    return values[mask > 0]
+
+
 def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
     if np.shape(a) != np.shape(b):
         raise ValueError(f"images differ in shape: {np.shape(a)} vs {np.shape(b)}")
@@ -167,12 +177,7 @@ def sharpness(img: np.ndarray, mask: np.ndarray | None = None) -> float:
     Returns:
         float >= 0 in (grey level)^2 units; 0.0 for a flat image or an empty mask.
     """
-    lap = cv2.Laplacian(_luma(img), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != lap.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match image {lap.shape}")
-        lap = lap[mask > 0]
+    lap = _masked(cv2.Laplacian(_luma(img), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT), mask)
     return float(lap.var()) if lap.size else 0.0
 
 
@@ -220,12 +225,7 @@ def delta_e(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> flo
         images or an empty mask.
     """
     _same_shape(a, b)
-    de = np.linalg.norm(_lab(a).astype(np.float64) - _lab(b), axis=-1)
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != de.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match image {de.shape}")
-        de = de[mask > 0]
+    de = _masked(np.linalg.norm(_lab(a).astype(np.float64) - _lab(b), axis=-1), mask)
     return float(de.mean()) if de.size else 0.0
 
 

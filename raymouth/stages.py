@@ -36,7 +36,7 @@ class ReadUnits:
             unit = units.Unit.from_row(row)
             table = units.read_unit(self.fs, unit)
             with Locate(self.cfg) as locate:
-                located = locate(_to_numpy(table))
+                located = locate(table_to_batch(table))
             located["_unit"] = np.array([unit.unit_id] * table.num_rows, dtype=object)
             step = max(1, self.cfg.pipeline.locate_batch_size)
             for start in range(0, table.num_rows, step):
@@ -197,16 +197,17 @@ def _rows(batch: dict[str, np.ndarray]) -> list[dict]:
     return [{k: v[i] for k, v in batch.items()} for i in range(n)]
 
 
-def _to_numpy(table: pa.Table) -> dict[str, np.ndarray]:
-    out = {}
+def table_to_batch(table: pa.Table) -> dict[str, np.ndarray]:
+    """A pyarrow table as the numpy batch dict the stages take (non-numeric columns as objects)."""
+    out: dict[str, np.ndarray] = {}
     for name in table.column_names:
         col = table.column(name)
-        if pa.types.is_binary(col.type) or pa.types.is_string(col.type) or pa.types.is_large_binary(col.type):
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            out[name] = col.to_numpy(zero_copy_only=False)
+        else:
             arr = np.empty(len(col), dtype=object)
             arr[:] = col.to_pylist()
             out[name] = arr
-        else:
-            out[name] = col.to_numpy(zero_copy_only=False)
     return out
 
 
