@@ -1,16 +1,19 @@
 """MediaPipe FaceLandmarker behind a small interface: RGB frame in, 478 pixel points + confidence out.
 
-mediapipe is imported inside ``Landmarker.__init__`` (it pulls in TensorFlow, seconds of import),
-never at module import. The face landmarker reports no score, so the confidence is the score of
-the bundle's own face detector (``face_detector.tflite`` inside the ``.task`` file, the same
-model the landmarker runs internally) for the detection that covers the chosen face.
+mediapipe is imported inside ``Landmarker.__init__``, never at module import, and without the
+TensorFlow it would otherwise pull in (see ``_import_mediapipe``). The face landmarker reports no
+score, so the confidence is the score of the bundle's own face detector (``face_detector.tflite``
+inside the ``.task`` file, the same model the landmarker runs internally) for the detection that
+covers the chosen face.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import importlib.util
 import logging
 import os
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +103,37 @@ def _detector_bytes(model: Path) -> bytes:
         raise LandmarkerError(f"{model} is not a face_landmarker.task bundle with a face detector: {exc}") from None
 
 
+class _NoTensorFlow(importlib.abc.MetaPathFinder):
+    """Makes ``import tensorflow`` fail as if it were not installed."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def _import_mediapipe():
+    """mediapipe, imported without TensorFlow where TensorFlow is not loaded yet.
+
+    mediapipe only wants TensorFlow for API-doc decorators and falls back to no-ops without it
+    (``mediapipe/tasks/python/core/optional_dependencies.py``); importing it would cost every
+    locate actor ~3 s of start-up and a few hundred MiB. ``import tensorflow`` works as usual
+    afterwards.
+    """
+    if "tensorflow" in sys.modules or "mediapipe" in sys.modules:
+        import mediapipe
+
+        return mediapipe
+    hide = _NoTensorFlow()
+    sys.meta_path.insert(0, hide)
+    try:
+        import mediapipe
+        from mediapipe.tasks.python import vision  # noqa: F401 - the import that wants TensorFlow
+    finally:
+        sys.meta_path.remove(hide)
+    return mediapipe
+
+
 class Landmarker:
     """One FaceLandmarker (IMAGE mode) and its face detector; use as a context manager or call close().
 
@@ -108,7 +142,7 @@ class Landmarker:
     """
 
     def __init__(self, cfg: LocateConfig) -> None:
-        import mediapipe as mp
+        mp = _import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
         if cfg.face_choice not in ("largest", "first"):

@@ -15,9 +15,10 @@ Columns added (all other columns are passed through unchanged):
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -72,6 +73,49 @@ class Locate:
         out = dict(batch)
         out.update(self._columns(rows, images))
         return out
+
+    def stream(self, batch: dict[str, np.ndarray], step: int) -> Iterator[dict[str, np.ndarray]]:
+        """The located batch in row-order slices of up to ``step`` rows, each slice yielded as
+        soon as every frame its boxes are smoothed over has been seen.
+
+        Row for row equal to ``self(batch)``: smoothing is local (half a window of frames either
+        side), so a row whose neighbourhood has been seen cannot change. Lets the model stages
+        start after a few frames instead of after a whole unit.
+        """
+        images = batch["image"]
+        n, step = len(images), max(1, step)
+        rows: list[_Row] = []
+        done = 0
+        while done < n:
+            rows.extend(self._first_pass(data) for data in images[len(rows) : len(rows) + step])
+            ready = self._settled(batch, len(rows))
+            if ready - done < step and ready < n:
+                continue
+            upto = ready if ready == n else done + (ready - done) // step * step  # whole slices
+            smoothed = [copy.copy(r) for r in rows]  # raw boxes stay raw for the next round
+            self._smooth(smoothed, batch)
+            for start in range(done, upto, step):
+                end = min(start + step, upto)
+                out = {k: v[start:end] for k, v in batch.items()}
+                out.update(self._columns(smoothed[start:end], images[start:end]))
+                yield out
+            done = upto
+
+    def _settled(self, batch: dict[str, np.ndarray], seen: int) -> int:
+        """How many leading rows no unseen row (index >= seen) can still change by smoothing."""
+        vids, idx = batch.get("video_id"), batch.get("frame_index")
+        if vids is None or idx is None:
+            return seen  # no video or frame index: every row is smoothed alone
+        half = max(0, int(self.cfg.locate.smooth_window)) // 2
+        lo: dict[Any, int] = {}
+        hi: dict[Any, int] = {}
+        for v, p in zip(vids[seen:], idx[seen:]):
+            lo[v], hi[v] = min(lo.get(v, int(p)), int(p)), max(hi.get(v, int(p)), int(p))
+        for i in range(seen):
+            v, p = vids[i], int(idx[i])
+            if v in lo and lo[v] - half <= p <= hi[v] + half:
+                return i
+        return seen
 
     def _first_pass(self, data: Any) -> _Row:
         """Decode, find the face, make the raw mouth box; a status instead of any exception."""

@@ -327,6 +327,59 @@ def _edge_steps(
     return steps
 
 
+# --------------------------------------------------------------------------- paste (before vs after)
+
+
+def _paste_inputs(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lab difference pasted − original (H, W, 3) float32 and alpha clipped to 0..1, shapes checked."""
+    _same_shape(original, pasted)
+    alpha = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
+    if alpha.shape != np.shape(original)[:2]:
+        raise ValueError(f"alpha shape {alpha.shape} does not match crop {np.shape(original)}")
+    return _lab(pasted) - _lab(original), alpha
+
+
+def paste_seam(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, sigma_px: float = 3.0) -> float:
+    """The colour step a feathered paste leaves along its border, in ΔE units.
+
+    Feathering hides changed detail, not a low-frequency offset: pasted content a little brighter
+    or redder than what it replaces still shows as a soft edge where alpha ramps from 1 to 0. The
+    difference pasted − original in L*a*b* is blurred (Gaussian, ``sigma_px``) so that changed
+    detail (sharper teeth, moved edges) averages out and offsets remain; the score is the length of
+    that blurred difference, averaged over the feather band with weight alpha·(1 − alpha).
+
+    Args:
+        original: uint8 RGB (H, W, 3) crop of the input frame under the paste.
+        pasted: uint8 RGB (H, W, 3) content blended in (before blending).
+        alpha: float (H, W) blend weights in 0..1.
+
+    Returns:
+        float >= 0 in ΔE units; 0.0 when alpha has no band strictly between 0 and 1.
+    """
+    diff, alpha = _paste_inputs(original, pasted, alpha)
+    weight = alpha * (1.0 - alpha)
+    if float(weight.sum()) <= 1e-6:
+        return 0.0
+    low = cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma_px, borderType=cv2.BORDER_REFLECT)
+    return float((np.linalg.norm(low, axis=-1) * weight).sum() / weight.sum())
+
+
+def colour_shift(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> float:
+    """CIE76 ΔE between the alpha-weighted mean colours of the original and the pasted content.
+
+    Restoration may change detail but not the mouth's overall colour; per-pixel differences would
+    count detail too, mean colours do not.
+
+    Returns:
+        float >= 0 in ΔE units; 0.0 when alpha is all 0.
+    """
+    diff, alpha = _paste_inputs(original, pasted, alpha)
+    if float(alpha.sum()) <= 1e-6:
+        return 0.0
+    mean = (diff * alpha[..., None]).reshape(-1, 3).sum(axis=0) / alpha.sum()
+    return float(np.linalg.norm(mean))
+
+
 # --------------------------------------------------------------------------- temporal
 
 

@@ -84,6 +84,7 @@ def build(plan: RunPlan, cfg: Config):
     sizes = stage_sizes(cfg)
     p = cfg.pipeline
     worker_storage = units.storage_for_workers(cfg.storage)
+    ray.data.DataContext.get_current().target_max_block_size = int(p.max_block_mib * 2**20)
     ds = ray.data.from_items([u.to_row() for u in plan.todo], override_num_blocks=max(1, len(plan.todo)))
     ds = ds.map_batches(
         ReadUnits,

@@ -135,8 +135,9 @@ def smooth_boxes(
     centre = (arr[:, :2] + arr[:, 2:]) / 2
     size = arr[:, 2:] - arr[:, :2]
     out: list[Box | None] = [None] * len(boxes)
+    valid_pos = np.array([pos[i] for i in valid], dtype=np.int64)
     for k, i in enumerate(valid):
-        near = [j for j, v in enumerate(valid) if abs(pos[v] - pos[i]) <= half]
+        near = np.abs(valid_pos - pos[i]) <= half
         c, s = centre[near].mean(axis=0), size[near].mean(axis=0)
         x0, y0 = int(round(c[0] - s[0] / 2)), int(round(c[1] - s[1] / 2))
         box = (x0, y0, x0 + int(round(s[0])), y0 + int(round(s[1])))

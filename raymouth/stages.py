@@ -19,7 +19,9 @@ class ReadUnits:
     """Reads whole units (see ``units``) and yields them located, one batch per unit slice.
 
     Reading and locating happen in one actor so a unit is always smoothed as a whole, whatever
-    else the cluster is doing; output batches are bounded by ``pipeline.locate_batch_size``.
+    else the cluster is doing; located slices of ``pipeline.locate_batch_size`` rows leave as soon
+    as their smoothing window has been seen (``Locate.stream``), so the models need not wait for
+    the whole unit.
     The landmarker lives for one unit (~0.3 s to create against seconds of work per unit):
     Ray never tells an actor it is done, and a MediaPipe task left to the garbage collector at
     exit prints errors.
@@ -36,11 +38,9 @@ class ReadUnits:
             unit = units.Unit.from_row(row)
             table = units.read_unit(self.fs, unit)
             with Locate(self.cfg) as locate:
-                located = locate(table_to_batch(table))
-            located["_unit"] = np.array([unit.unit_id] * table.num_rows, dtype=object)
-            step = max(1, self.cfg.pipeline.locate_batch_size)
-            for start in range(0, table.num_rows, step):
-                yield {k: v[start : start + step] for k, v in located.items()}
+                for located in locate.stream(table_to_batch(table), self.cfg.pipeline.locate_batch_size):
+                    located["_unit"] = np.array([unit.unit_id] * len(located["status"]), dtype=object)
+                    yield located
 
 
 class EnhanceStage:
@@ -112,14 +112,15 @@ class Composite:
         (wx0, wy0, wx1, wy1), local = _window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
         lx0, ly0, lx1, ly1 = local
-        ring = loc.colour_ring_px
+        original = roi.crop(frame, box)
         m = {
             "sharpness_in": metrics.sharpness(before[ly0:ly1, lx0:lx1]),
             "sharpness_out": metrics.sharpness(after[ly0:ly1, lx0:lx1]),
             "sharpness_ratio_in": metrics.sharpness_ratio(before, local),
             "sharpness_ratio_out": metrics.sharpness_ratio(after, local),
-            "seam": metrics.seam_score(after, local) - metrics.seam_score(before, local),
-            "delta_e": metrics.delta_e_to_surround(after, local, ring) - metrics.delta_e_to_surround(before, local, ring),
+            # What the paste adds, measured where it can show: along the feather, and in colour.
+            "seam": metrics.paste_seam(original, matched, alpha),
+            "delta_e": metrics.colour_shift(original, matched, alpha),
         }
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
@@ -127,8 +128,8 @@ class Composite:
         return result, m
 
     def rejected(self, m: dict[str, float]) -> bool:
-        """Do no harm: keep the input when the paste made the seam or the colour worse than it was,
-        or left the mouth far sharper than the face around it (ringing, grid artefacts)."""
+        """Do no harm: keep the input when the paste would leave a visible edge or shift the mouth's
+        colour, or leave the mouth far sharper than the face around it (ringing, grid artefacts)."""
         g = self.cfg.gate
         too_sharp = m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, m["sharpness_ratio_in"])
         return m["seam"] > g.max_seam or m["delta_e"] > g.max_delta_e or too_sharp

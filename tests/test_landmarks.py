@@ -131,3 +131,24 @@ def test_mouth_box_against_human_annotations(landmarker):
         assert area <= 2 * ref_area, f"{path.name} face at {left},{top}: box area {area} vs annotated {ref_area}"
     print(f"detection rate on dlib annotated faces: {found}/{total} = {found / total:.0%}")
     assert total >= 40 and found >= 0.8 * total
+
+
+def test_landmarker_does_not_load_tensorflow_and_tensorflow_still_imports_after():
+    """A locate actor should not pay TensorFlow's import (seconds, hundreds of MiB) for mediapipe."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from raymouth.config import LocateConfig\n"
+        "from raymouth.landmarks import Landmarker\n"
+        "import numpy as np\n"
+        "with Landmarker(LocateConfig()) as lm:\n"
+        "    lm.detect(np.zeros((64, 64, 3), np.uint8))\n"
+        "    print('tf loaded:', 'tensorflow' in sys.modules)\n"
+        "import tensorflow as tf\n"
+        "print('tf works:', int(tf.constant(2) + 1))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tf loaded: False" in done.stdout and "tf works: 3" in done.stdout

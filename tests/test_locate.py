@@ -114,6 +114,38 @@ def test_boxes_are_smoothed_per_video_in_frame_order(locate):
     assert np.diff(centres(box_ordered), axis=0).std() < np.diff(centres(box_alone), axis=0).std()
 
 
+def _same_batches(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if a[key].dtype == object:
+            assert all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a[key], b[key])), key
+        else:
+            assert np.array_equal(a[key], b[key]), key
+
+
+def test_stream_equals_the_whole_batch_and_starts_early():
+    frames = read_frames(fixture_path("video/retalking_face_5.mp4"), 40)
+    images = [codec.encode(f) for f in frames] + [b"garbage"] + [codec.encode(f) for f in frames[:9]]
+    vids = ["a"] * len(frames) + ["a"] + ["b"] * 9
+    index = list(range(len(frames))) + [len(frames)] + list(range(9))
+    batch = {"video_id": np.array(vids, dtype=object), "frame_index": np.array(index, np.int32),
+             "image": np.array(images, dtype=object)}  # fmt: skip
+    with Locate(Config()) as locate:
+        whole = locate(batch)
+        seen = []
+        first_pass = locate._first_pass
+        locate._first_pass = lambda data: seen.append(1) or first_pass(data)  # counts, then the real pass
+        parts = []
+        for part in locate.stream(batch, 8):
+            parts.append((len(seen), part))
+    half = Config().locate.smooth_window // 2
+    assert parts[0][0] <= 8 + half + 8  # the first slice left long before the last frame was located
+    assert [len(p["status"]) for _, p in parts][:-1] == [8] * (len(parts) - 1)
+    streamed = {k: np.concatenate([p[k] for _, p in parts]) for k in whole}
+    _same_batches(streamed, whole)
+    assert list(whole["status"]).count("decode_error") == 1 and list(whole["status"]).count("ok") == len(images) - 1
+
+
 def test_bench_locate_reports_frames_per_second():
     result = bench_locate([fixture_path("video/ip_lap_129.mp4")], frames=16, batch_size=8)
     print(f"locate throughput: {result['fps_per_core']:.1f} frames/s per core")

@@ -23,6 +23,11 @@ def _blur(img: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), sigma)
 
 
+def _crop(img: np.ndarray, box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return img[y0:y1, x0:x1].copy()
+
+
 def _paste_offset(img: np.ndarray, box, offset) -> np.ndarray:
     x0, y0, x1, y1 = box
     out = img.astype(np.int16)
@@ -121,6 +126,49 @@ def test_seam_score_natural_image_near_zero_on_several_boxes(astronaut):
 def test_seam_score_full_frame_box_is_zero(astronaut):
     assert metrics.seam_score(astronaut, (0, 0, 512, 512)) == 0.0
     assert metrics.delta_e_to_surround(astronaut, (0, 0, 512, 512)) == 0.0
+
+
+def _paste_alpha(h: int, w: int, feather: int = 6) -> np.ndarray:
+    """A paste's alpha: 1 in the middle, ramping to 0 over ``feather`` pixels at the crop's edge."""
+    ys, xs = np.mgrid[0:h, 0:w]
+    to_edge = np.minimum(np.minimum(xs, w - 1 - xs), np.minimum(ys, h - 1 - ys))
+    return np.clip(to_edge / feather, 0.0, 1.0).astype(np.float32)
+
+
+def test_paste_measures_are_zero_for_the_unchanged_crop(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    alpha = _paste_alpha(*crop.shape[:2])
+    assert metrics.paste_seam(crop, crop, alpha) == 0.0
+    assert metrics.colour_shift(crop, crop, alpha) == 0.0
+    assert metrics.paste_seam(crop, 255 - crop, np.ones_like(alpha)) == 0.0  # no feather band
+
+
+def test_paste_measures_see_a_colour_offset_in_delta_e_units(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    alpha = _paste_alpha(*crop.shape[:2])
+    offset = np.clip(crop.astype(int) + (25, -10, -10), 0, 255).astype(np.uint8)
+    expected = metrics.delta_e(offset, crop)  # the per-pixel ΔE of a uniform offset
+    assert expected > 5.0
+    assert metrics.paste_seam(crop, offset, alpha) == pytest.approx(expected, rel=0.25)
+    assert metrics.colour_shift(crop, offset, alpha) == pytest.approx(expected, rel=0.25)
+
+
+def test_paste_measures_ignore_sharpened_detail(astronaut):
+    """Restoration changes detail; the seam and colour measures must not count it."""
+    crop = _crop(astronaut, MOUTH)
+    alpha = _paste_alpha(*crop.shape[:2])
+    sharp = np.clip(2.0 * crop.astype(float) - _blur(crop, 2.0), 0, 255).astype(np.uint8)
+    assert metrics.delta_e(sharp, crop) > 3.0  # a large per-pixel change...
+    assert metrics.paste_seam(crop, sharp, alpha) < 1.5  # ...that leaves no edge
+    assert metrics.colour_shift(crop, sharp, alpha) < 1.0
+
+
+def test_paste_measures_check_shapes(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    with pytest.raises(ValueError):
+        metrics.paste_seam(crop, crop[1:], _paste_alpha(*crop.shape[:2]))
+    with pytest.raises(ValueError):
+        metrics.colour_shift(crop, crop, np.ones((3, 3)))
 
 
 def test_box_outside_frame_raises(astronaut):
