@@ -330,6 +330,8 @@ def run_variant(name: str, vcfg: Config, scorer: _Scorer, keep_frames: bool) -> 
             m.status[i] = str(out["status"][j])
             if not np.isnan(out["psnr_out"][j]):
                 m.rows[i]["psnr_ungated"] = float(out["psnr_out"][j])
+            m.rows[i]["paste_seam"] = float(out["seam"][j])  # the gate's own measures
+            m.rows[i]["colour_shift"] = float(out["delta_e"][j])
     m.seconds = time.perf_counter() - started
     return m
 
@@ -381,6 +383,8 @@ def _summary(m: Measured, base: Measured, rows: list[int]) -> dict[str, Any]:
         "sharpness_ratio": _mean(col("sharpness_ratio")),
         "seam": _mean(col("seam")),
         "delta_e": _mean(col("delta_e")),
+        "paste_seam": _mean(col("paste_seam")),
+        "colour_shift": _mean(col("colour_shift")),
         "flicker_ratio": _mean(list(flick.values())),
         "flicker_ratio_per_video": flick,
         "rejected": sum(1 for i, s in m.status.items() if i in row_set and s == schema.STATUS_REJECTED_QUALITY),
@@ -405,6 +409,8 @@ TABLE_COLUMNS = (
     ("sharpness ratio", "sharpness_ratio", 2, False),
     ("seam ΔE", "seam", 2, False),
     ("ΔE to surround", "delta_e", 2, False),
+    ("gate: paste seam ΔE", "paste_seam", 2, False),
+    ("gate: colour shift ΔE", "colour_shift", 2, False),
     ("flicker ratio", "flicker_ratio", 2, False),
     ("rejected", "rejected", 0, False),
 )

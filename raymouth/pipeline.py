@@ -125,16 +125,18 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -
     plan = prepare(in_uri, out_uri, run_id, cfg)
     log(f"raymouth enhance: run {run_id}: {len(plan.all_units)} units, {len(plan.todo)} to do, output {plan.run_loc.uri}")
     started = time.time()
-    rows_done = 0
+    rows_done, first_output_s = 0, None
     if plan.todo:
         ensure_ray(cfg)
         for batch in build(plan, cfg).iter_batches(batch_size=None, batch_format="numpy"):
             rows_done += len(batch["status"])
+            first_output_s = first_output_s if first_output_s is not None else time.time() - started
     wall = time.time() - started
     done, partial = units.finished(plan.run_loc, plan.all_units)
     if len(done) != len(plan.all_units) or partial:
         raise PipelineError(f"run {run_id}: {len(plan.all_units) - len(done)} units incomplete after the run; re-run to resume")
     summary = summarize(plan, rows_done, wall, cfg)
+    summary["first_output_s"] = round(first_output_s, 2) if first_output_s is not None else None  # start-up
     storage.write_bytes(plan.run_loc.join("summary.json"), json.dumps(summary, indent=2).encode())
     log(format_summary(summary))
     return summary

@@ -48,6 +48,8 @@ VIDEOS = pa.schema(
     ]
 )
 
+# Per-row measures (NaN where not measured). seam and delta_e are what the paste itself adds, in
+# ΔE units (metrics.paste_seam, metrics.colour_shift); psnr/ssim need a reference column.
 METRIC_COLUMNS = (
     "sharpness_in",
     "sharpness_out",
