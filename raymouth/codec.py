@@ -40,11 +40,22 @@ def decode(data: bytes | None) -> tuple[np.ndarray | None, str]:
     return np.ascontiguousarray(img), STATUS_OK
 
 
+# The job PNG-encodes every frame it writes, and OpenCV's default (zlib level 3, adaptive
+# filters) was the largest single cost of compositing. Level 1 with the "up" filter and zlib's
+# RLE strategy, measured on fixture frames: 5.1 ms / 167 KiB against 14.9 ms / 141 KiB (640×480),
+# 10.9 ms / 354 KiB against 36.9 ms / 365 KiB (844×844). Still plain, lossless PNG.
+PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION, 1,
+    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
+    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+]  # fmt: skip
+
+
 def encode(rgb: np.ndarray, fmt: str = "png", jpeg_quality: int = 95) -> bytes:
     """Encode an RGB uint8 array as PNG (lossless, default) or JPEG bytes."""
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if fmt == "png":
-        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        ok, buf = cv2.imencode(".png", bgr, PNG_PARAMS)
     elif fmt in ("jpeg", "jpg"):
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
     else:

@@ -20,6 +20,9 @@ class ConfigError(ValueError):
     """A bad config file or override; the message is one line for the user."""
 
 
+SECRET_STORAGE_KEYS = ("access_key_id", "secret_access_key", "session_token")  # never hashed or written
+
+
 @dataclass
 class StorageConfig:
     """S3 settings; empty values fall back to the standard AWS variables."""
@@ -28,6 +31,7 @@ class StorageConfig:
     region: str = ""  # else AWS_REGION / AWS_DEFAULT_REGION
     access_key_id: str = ""  # else AWS_ACCESS_KEY_ID (prefer env or instance profile)
     secret_access_key: str = ""  # else AWS_SECRET_ACCESS_KEY
+    session_token: str = ""  # else AWS_SESSION_TOKEN (temporary credentials)
     connect_timeout_s: float = 5.0
 
 
@@ -175,7 +179,7 @@ class Config:
     def hash(self) -> str:
         """Stable short hash of every setting except credentials."""
         data = self.to_dict()
-        data["storage"] = {k: v for k, v in data["storage"].items() if "key" not in k}
+        data["storage"] = {k: v for k, v in data["storage"].items() if k not in SECRET_STORAGE_KEYS}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 
 from raymouth import codec, schema, storage, video
 from raymouth.cluster import ensure_ray
-from raymouth.config import Config, StorageConfig
+from raymouth.config import Config
 
 FRAMES_SCHEMA = pa.schema(list(schema.FRAMES) + [pa.field("source_path", pa.string())])
 CPUS_PER_TASK = 0.5  # fractional: whole-CPU tasks starved 2-core machines (STACK.md)
@@ -245,19 +244,6 @@ def _discard(writer: _PartWriter, folder: storage.Location) -> None:
 # ---------------------------------------------------------------- the whole run
 
 
-def resolved_storage(cfg: StorageConfig) -> StorageConfig:
-    """Config values with the AWS variables filled in, so Ray workers (whose environment may
-    differ from the driver's) reach the same endpoint with the same credentials."""
-    env = os.environ.get
-    return dataclasses.replace(
-        cfg,
-        endpoint_url=cfg.endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL") or "",
-        region=cfg.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "",
-        access_key_id=cfg.access_key_id or env("AWS_ACCESS_KEY_ID") or "",
-        secret_access_key=cfg.secret_access_key or env("AWS_SECRET_ACCESS_KEY") or "",
-    )
-
-
 def finished_ids(root: storage.Location) -> set[str]:
     """Videos whose commit row exists."""
     return {Path(p).stem for p in storage.list_files(root.join("videos"), ".parquet")}
@@ -271,7 +257,7 @@ def ingest(sources: list[str], out_uri: str, cfg: Config | None = None, use_ray:
     is faster in this process than starting a cluster); True/False force it.
     """
     cfg = cfg or Config()
-    cfg = dataclasses.replace(cfg, storage=resolved_storage(cfg.storage)) if storage.is_s3(out_uri) else cfg
+    cfg = dataclasses.replace(cfg, storage=storage.for_workers(cfg.storage)) if storage.is_s3(out_uri) else cfg
     start = time.perf_counter()
     srcs = validate_sources(list(sources), cfg)
     try:

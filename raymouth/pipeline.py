@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from raymouth import schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
-from raymouth.config import Config
+from raymouth.config import SECRET_STORAGE_KEYS, Config
 from raymouth.stages import Composite, EnhanceStage, ReadUnits, WriteOutput
 
 
@@ -73,7 +73,7 @@ def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> None:
 
 def _public_config(cfg: Config) -> dict:
     data = cfg.to_dict()
-    data["storage"] = {k: v for k, v in data["storage"].items() if "key" not in k}
+    data["storage"] = {k: v for k, v in data["storage"].items() if k not in SECRET_STORAGE_KEYS}
     return data
 
 
@@ -83,7 +83,7 @@ def build(plan: RunPlan, cfg: Config):
 
     sizes = stage_sizes(cfg)
     p = cfg.pipeline
-    worker_storage = units.storage_for_workers(cfg.storage)
+    worker_storage = storage.for_workers(cfg.storage)
     ray.data.DataContext.get_current().target_max_block_size = int(p.max_block_mib * 2**20)
     ds = ray.data.from_items([u.to_row() for u in plan.todo], override_num_blocks=max(1, len(plan.todo)))
     ds = ds.map_batches(

@@ -6,6 +6,7 @@ Endpoint and credentials come from config or the standard AWS variables.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import uuid
@@ -66,7 +67,28 @@ def s3_options(cfg: StorageConfig | None = None) -> dict:
         opts["key"] = cfg.access_key_id
     if cfg.secret_access_key:
         opts["secret"] = cfg.secret_access_key
+    if cfg.session_token:
+        opts["token"] = cfg.session_token
     return opts
+
+
+def for_workers(cfg: StorageConfig) -> StorageConfig:
+    """The storage config with the driver's AWS variables filled in, for Ray workers to carry.
+
+    Workers on other nodes do not share the driver's environment, so the endpoint, region and any
+    credentials the driver found in its environment travel with the config (and so in task and
+    actor arguments). With an instance profile or role there are no keys to carry: boto finds
+    them on every node by itself.
+    """
+    env = os.environ.get
+    return dataclasses.replace(
+        cfg,
+        endpoint_url=cfg.endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL") or "",
+        region=cfg.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "",
+        access_key_id=cfg.access_key_id or env("AWS_ACCESS_KEY_ID") or "",
+        secret_access_key=cfg.secret_access_key or env("AWS_SECRET_ACCESS_KEY") or "",
+        session_token=cfg.session_token or env("AWS_SESSION_TOKEN") or "",
+    )
 
 
 def s3fs_filesystem(cfg: StorageConfig | None = None):

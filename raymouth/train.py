@@ -372,13 +372,13 @@ def train(
 ) -> dict[str, Any]:
     """Train ``model`` on the frames dataset at ``data_uri``; checkpoints and the final model go
     to ``out_uri/<run_id>/``. Re-running with the same run id resumes. Returns a summary."""
-    from raymouth.ingest import ensure_ray, resolved_storage
+    from raymouth.ingest import ensure_ray
 
     cfg = cfg or Config()
     if model not in MODELS:
         raise TrainError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if storage.is_s3(data_uri) or storage.is_s3(out_uri):
-        cfg = dataclasses.replace(cfg, storage=resolved_storage(cfg.storage))
+        cfg = dataclasses.replace(cfg, storage=storage.for_workers(cfg.storage))
     workers = cfg.train.workers if workers is None else int(workers)
     gpus = cfg.train.gpus_per_worker if gpus_per_worker is None else float(gpus_per_worker)
     epochs = cfg.train.epochs if epochs is None else int(epochs)

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymouth import storage
-from raymouth.config import StorageConfig
 
 
 @dataclass(frozen=True)
@@ -114,19 +113,3 @@ def finished(out: storage.Location, units: list[Unit]) -> tuple[set[str], list[s
     }
     partial = [p for uid, paths in files_by_unit.items() if uid not in done for p in paths]
     return done, partial
-
-
-def storage_for_workers(cfg: StorageConfig) -> StorageConfig:
-    """Resolve the AWS environment of the driver into a config that Ray workers can carry.
-
-    Workers on other nodes do not share the driver's environment variables.
-    """
-    opts = storage.s3_options(cfg)
-    ck = opts["client_kwargs"]
-    return StorageConfig(
-        endpoint_url=ck.get("endpoint_url", ""),
-        region=ck.get("region_name", ""),
-        access_key_id=cfg.access_key_id,
-        secret_access_key=cfg.secret_access_key,
-        connect_timeout_s=cfg.connect_timeout_s,
-    )

@@ -59,3 +59,29 @@ def test_unreachable_endpoint_fails_fast(monkeypatch):
     cfg = StorageConfig(endpoint_url="http://127.0.0.1:9", connect_timeout_s=1)
     with pytest.raises(storage.StorageError, match="cannot reach|does not exist"):
         storage.check_readable("s3://bucket/x", cfg)
+
+
+def test_for_workers_carries_the_driver_environment(monkeypatch):
+    from raymouth import config
+
+    for name, value in {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AK",
+                        "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "TOKEN"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    resolved = storage.for_workers(config.StorageConfig(region="us-west-2"))
+    assert (resolved.endpoint_url, resolved.region) == ("http://127.0.0.1:9", "us-west-2")  # config wins
+    assert (resolved.access_key_id, resolved.secret_access_key, resolved.session_token) == ("AK", "SK", "TOKEN")
+    for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    opts = storage.s3_options(resolved)  # a worker without the variables still has everything
+    assert opts["client_kwargs"]["endpoint_url"] == "http://127.0.0.1:9"
+    assert (opts["key"], opts["secret"], opts["token"]) == ("AK", "SK", "TOKEN")
+
+
+def test_credentials_are_not_part_of_the_config_hash():
+    from raymouth import config
+
+    base = config.load()
+    with_secrets = config.load(None, ["storage.access_key_id=a", "storage.secret_access_key=b", "storage.session_token=c"])
+    assert base.hash() == with_secrets.hash()
+    assert base.hash() != config.load(None, ["storage.region=x"]).hash()
