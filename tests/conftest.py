@@ -165,7 +165,8 @@ def small_model_overrides(tmp_path_factory) -> list[str]:
     """Config overrides pointing at small untrained EDSR + autoencoder files saved once.
 
     For tests about plumbing, not quality: every process of a test loads the same weights, and
-    nothing depends on the shipped defaults.
+    nothing depends on the shipped defaults. Random weights paint random structure, which the
+    do-no-harm gate rightly rejects, so the gate is opened here; it is tested in test_stages.
     """
     from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
     from raymouth.models.edsr import build_edsr, edsr_arch
@@ -179,4 +180,7 @@ def small_model_overrides(tmp_path_factory) -> list[str]:
         f"enhance.autoencoder_weights={d / 'ae.keras'}",
         f"enhance.edsr.num_blocks={SMALL_EDSR['num_blocks']}",
         f"enhance.edsr.num_filters={SMALL_EDSR['num_filters']}",
+        "gate.max_seam=1000",
+        "gate.max_delta_e=1000",
+        "gate.max_sharpness_ratio=1000",
     ]
