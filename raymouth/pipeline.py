@@ -1,7 +1,7 @@
 """The enhance job as one Ray Data graph, top to bottom.
 
 units (planned from Parquet footers) → read + locate (CPU actors) → enhance (GPU or CPU actors)
-→ composite + score (CPU tasks) → write frames/ and metrics/ (CPU tasks) → summary.json.
+→ composite, score and write frames/ and metrics/ (CPU actors) → summary.json.
 Resume: a re-run with the same run id skips finished units and redoes partly written ones.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from raymouth import schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
-from raymouth.stages import Composite, EnhanceStage, ReadUnits, WriteOutput
+from raymouth.stages import CompositeAndWrite, EnhanceStage, ReadUnits
 
 
 class PipelineError(RuntimeError):
@@ -103,18 +103,17 @@ def build(plan: RunPlan, cfg: Config):
         fn_constructor_kwargs={"cfg": cfg},
     )
     ds = ds.map_batches(
-        Composite,
+        CompositeAndWrite,
         batch_size=p.composite_batch_size,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sizes.composite_actors),
         num_cpus=p.cpus_per_actor,
-        fn_constructor_kwargs={"cfg": cfg, "run_id": plan.run_id},
-    )
-    ds = ds.map_batches(
-        WriteOutput,
-        batch_size=None,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sizes.composite_actors),
-        num_cpus=p.cpus_per_actor / 2,  # mostly waiting on storage
-        fn_constructor_kwargs={"run_path": plan.run_loc.path, "out_storage": worker_storage, "out_is_s3": plan.run_loc.is_s3},
+        fn_constructor_kwargs={
+            "cfg": cfg,
+            "run_id": plan.run_id,
+            "run_path": plan.run_loc.path,
+            "out_storage": worker_storage,
+            "out_is_s3": plan.run_loc.is_s3,
+        },
     )
     return ds
 

@@ -61,6 +61,7 @@ class EnhanceStage:
         for i, enhanced in zip(ok, self.chain(crops) if crops else []):
             out[i] = codec.encode(enhanced, "png")
         batch["enhanced_crop"] = out
+        del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = np.array([self.model_version] * n, dtype=object)
         return batch
 
@@ -167,6 +168,18 @@ class WriteOutput:
             pq.write_table(table, out)
         if tmp != path:
             self.fs.move(tmp, path)  # local: readers never see half a file
+
+
+class CompositeAndWrite:
+    """``Composite`` then ``WriteOutput`` in one actor: the whole frames (input and enhanced) are
+    not shipped through the object store once more between the two."""
+
+    def __init__(self, cfg: Config, run_id: str, run_path: str, out_storage: StorageConfig, out_is_s3: bool) -> None:
+        self.composite = Composite(cfg, run_id)
+        self.write = WriteOutput(run_path, out_storage, out_is_s3)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.write(self.composite(batch))
 
 
 def _window(shape: tuple[int, ...], box: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:

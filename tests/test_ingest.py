@@ -218,6 +218,14 @@ def test_s3_round_trip_through_ray_tasks(tmp_path, short_clips, ray_local, s3_en
         assert out_info.frame_count == src_info.frame_count and out_info.fps == pytest.approx(src_info.fps)
         assert out_info.has_audio == src_info.has_audio
 
+    s3_written = export(uri, f"s3://{bucket}/mp4", video_ids=["ip_lap_129"])  # and export to S3
+    assert [str(p).rsplit("/", 1)[-1] for p in s3_written] == ["ip_lap_129.mp4"]
+    mp4_keys = [o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket, Prefix="mp4/")["Contents"]]
+    assert mp4_keys == ["mp4/ip_lap_129.mp4"]  # nothing half-written left beside it
+    fetched = tmp_path / "from_s3.mp4"
+    fetched.write_bytes(s3_env.client().get_object(Bucket=bucket, Key="mp4/ip_lap_129.mp4")["Body"].read())
+    assert video.probe(fetched).frame_count == video.probe(sources[1]).frame_count
+
 
 def test_s3_missing_bucket_is_one_clear_line(tmp_path, s3_env):
     with pytest.raises(IngestError) as err:
