@@ -318,12 +318,17 @@ def _run_local(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int
     return results, errors
 
 
+WORKER_DEATH_RETRIES = 3  # Ray retries a task after its worker died, not after an exception
+
+
 def _run_ray(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):
     """One task per video, at most ``max_parallel_videos`` (default: the cluster's CPUs) at once."""
     import ray
 
     ensure_ray(cfg)
-    task = ray.remote(num_cpus=CPUS_PER_TASK, max_retries=0)(ingest_one_video)
+    # A task is safe to run again (it clears its frames folder first and commits last), so a
+    # worker that dies (a lost node, a crash inside Ray itself) costs a retry, not the video.
+    task = ray.remote(num_cpus=CPUS_PER_TASK, max_retries=WORKER_DEATH_RETRIES)(ingest_one_video)
     limit = cfg.ingest.max_parallel_videos or max(1, int(ray.cluster_resources().get("CPU", 1)))
     pending = list(todo)
     running: dict = {}

@@ -6,6 +6,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -309,3 +310,34 @@ def test_memory_does_not_grow_with_video_length(tmp_path):
     print(f"\npeak RSS: 200 frames {short_peak / 1024:.0f} MiB, 2000 frames {long_peak / 1024:.0f} MiB")
     assert (short_frames, long_frames) == (200, 2000)
     assert long_peak <= 1.3 * short_peak
+
+
+def test_a_worker_killed_mid_video_is_retried_and_nothing_is_doubled(tmp_path, ray_local):
+    """SIGKILL the Ray worker while it writes a video: the task is retried, every frame lands once."""
+    import threading
+
+    import psutil
+
+    src = str(fixture_path("video/ip_lap_129.mp4"))
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            for p in psutil.process_iter(["cmdline"]):
+                if any("ingest_one_video" in part for part in (p.info["cmdline"] or [])):
+                    if list((tmp_path / "out" / "frames").rglob("*.parquet")):  # mid-video: parts written
+                        p.kill()
+                        killed.append(p.pid)
+                        return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_first_worker, daemon=True)
+    killer.start()
+    summary = ingest([src], str(tmp_path / "out"), small_cfg(rows_per_file=16), use_ray=True)
+    killer.join(timeout=1)
+    assert killed, "the test never saw the ingest worker to kill"
+    expected = source_frames(src)
+    assert summary["ingested"] == 1 and summary["failed"] == 0 and summary["frames"] == len(expected)
+    _, table = read_frames(tmp_path / "out", "ip_lap_129")
+    assert table.column("frame_index").to_pylist() == list(range(len(expected)))  # each frame exactly once
