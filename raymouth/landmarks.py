@@ -17,6 +17,7 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -112,7 +113,7 @@ class _NoTensorFlow(importlib.abc.MetaPathFinder):
         return None
 
 
-def _import_mediapipe():
+def _import_mediapipe() -> ModuleType:
     """mediapipe, imported without TensorFlow where TensorFlow is not loaded yet.
 
     mediapipe only wants TensorFlow for API-doc decorators and falls back to no-ops without it
