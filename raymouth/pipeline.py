@@ -84,8 +84,8 @@ def build(plan: RunPlan, cfg: Config):
     sizes = stage_sizes(cfg)
     p = cfg.pipeline
     worker_storage = storage.for_workers(cfg.storage)
-    ray.data.DataContext.get_current().target_max_block_size = int(p.max_block_mib * 2**20)
     ds = ray.data.from_items([u.to_row() for u in plan.todo], override_num_blocks=max(1, len(plan.todo)))
+    ds.context.target_max_block_size = int(p.max_block_mib * 2**20)  # this dataset's, not the process's
     ds = ds.map_batches(
         ReadUnits,
         batch_size=1,  # one unit per call: a unit is read, located and smoothed whole

@@ -372,7 +372,7 @@ def train(
 ) -> dict[str, Any]:
     """Train ``model`` on the frames dataset at ``data_uri``; checkpoints and the final model go
     to ``out_uri/<run_id>/``. Re-running with the same run id resumes. Returns a summary."""
-    from raymouth.ingest import ensure_ray
+    from raymouth.cluster import ensure_ray
 
     cfg = cfg or Config()
     if model not in MODELS:
