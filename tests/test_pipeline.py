@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path, write_frames_dataset
-from raymouth import codec, config, pipeline, schema
+from raymouth import codec, config, pipeline, schema, storage, units
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_MODELS: list[str] = []  # small untrained models, filled by the fixture below
@@ -134,7 +134,8 @@ def _enhance_cmd(inp: Path, out: Path, run_id: str) -> list[str]:
 @pytest.mark.slow
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     clip = fixture_path("video/retalking_face_5.mp4")
-    write_frames_dataset(tmp_path / "in", clip, frames=40, rows_per_file=4, size=192)
+    frames = 120  # 30 units: enough that the kill lands mid-run on a fast machine too
+    write_frames_dataset(tmp_path / "in", clip, frames=frames, rows_per_file=4, size=192)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = str(REPO)
 
@@ -149,13 +150,15 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     survivors = {p.name: p.stat().st_mtime_ns for p in frames_dir.glob("*.parquet")}
-    assert 0 < len(survivors) < 10, "expected a partial run"
+    all_units = units.plan(storage.resolve(str(tmp_path / "in")), fast_cfg().pipeline.rows_per_unit)
+    done, _ = units.finished(storage.resolve(str(tmp_path / "out" / "r")), all_units)
+    assert survivors and len(done) < len(all_units), "expected a partial run"
 
     subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, check=True, timeout=600, capture_output=True)
     subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "clean"), env=env, check=True, timeout=600, capture_output=True)
 
     resumed, clean = read_run(tmp_path / "out" / "r"), read_run(tmp_path / "out" / "clean")
-    assert len(set(keys_of(resumed))) == resumed.num_rows == 40  # every key exactly once
+    assert len(set(keys_of(resumed))) == resumed.num_rows == frames  # every key exactly once
     def by_key(t: pa.Table) -> dict:
         return {k: (s, e) for k, s, e in zip(keys_of(t), t.column("status").to_pylist(), t.column("enhanced").to_pylist())}
     assert by_key(resumed) == by_key(clean)  # same statuses, same enhanced bytes
