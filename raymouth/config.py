@@ -75,6 +75,16 @@ class EdsrConfig:
 
 
 @dataclass
+class NativeConfig:
+    """The native-resolution model (``models.edsr.build_edsr_native``); defaults match the shipped weights."""
+
+    num_blocks: int = 8
+    num_filters: int = 32
+    res_scale: float = 0.1
+    unshuffle: int = 2  # pixel-unshuffle factor: the body runs on (H/2, W/2) x 12 channels
+
+
+@dataclass
 class AutoencoderConfig:
     variant: str = "seed_residual"  # seed_residual | seed_direct
     dropout: float = 0.1
@@ -82,22 +92,30 @@ class AutoencoderConfig:
 
 @dataclass
 class SharpenConfig:
-    amount: float = 0.5  # 0 disables; chosen by `raymouth evaluate`: +0.13 dB after EDSR on held-out mouths
+    amount: float = 0.0  # 0 disables; `raymouth evaluate` measures it (it lowers PSNR on clean mouths)
     sigma: float = 1.0
 
 
 @dataclass
 class EnhanceConfig:
-    sr_backend: str = "edsr"  # edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
+    # native: output = crop + learned correction at the crop's own size (EDSR on a
+    # pixel-unshuffled copy), then sharpen and the autoencoder's residual computed at ae_px² and
+    # added back at native size. square: the first version (crop -> sr_input_px² -> SR backend
+    # -> sharpen -> autoencoder at ae_px² -> back to the crop's size), kept for evaluation.
+    chain: str = "native"  # native | square
+    native_weights: str = ""  # "" = the package's default native weights
+    bucket_px: int = 16  # native chain: crops are padded up to multiples of this, one model call per size
+    sr_backend: str = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
     sr_input_px: int = 64  # the crop is resized to this square before super-resolution
     ae_px: int = 128  # the autoencoder's input/output side
-    use_autoencoder: bool = True
+    use_autoencoder: bool = False
     edsr_weights: str = ""  # "" = the package's default weights
     autoencoder_weights: str = ""  # "" = the package's default weights
     pb_path: str = ""  # frozen graph for sr_backend=fsrcnn|espcn|lapsrn|pb
     pb_output_node: str = ""  # "" = auto-detected (NCHW_output, LapSRN: NCHW_output_<scale>x)
     tf_intra_op_threads: int = 0  # TensorFlow thread pools for the chain; 0 = TensorFlow default
     tf_inter_op_threads: int = 0
+    native: NativeConfig = field(default_factory=NativeConfig)
     edsr: EdsrConfig = field(default_factory=EdsrConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     sharpen: SharpenConfig = field(default_factory=SharpenConfig)
@@ -105,12 +123,24 @@ class EnhanceConfig:
 
 @dataclass
 class DegradeConfig:
-    min_scale: float = 2.0
-    max_scale: float = 4.0
-    max_blur_sigma: float = 1.0
+    """Training degradations. ``family=blind`` (default): from none at all (identity pairs) to
+    harsh, Real-ESRGAN style; ``family=lipsync``: the first version (always 2-4x down)."""
+
+    family: str = "blind"  # blind | lipsync
+    identity_rate: float = 0.15  # blind: share of pairs left undegraded (learn to leave a good mouth alone)
+    second_pass_rate: float = 0.2  # blind: share of pairs degraded twice (Real-ESRGAN's second order)
+    min_scale: float = 1.0
+    max_scale: float = 5.0
+    heavy_scale_rate: float = 0.1  # blind: share of pairs down-scaled 5-8x (real lip-sync mouths are that soft)
+    blur_rate: float = 0.4
+    motion_blur_rate: float = 0.1
+    max_blur_sigma: float = 1.5
+    noise_rate: float = 0.3
+    max_noise_sigma: float = 4.0  # 0-255 units
+    jpeg_rate: float = 0.85
     jpeg_quality_min: int = 30
-    jpeg_quality_max: int = 90
-    max_colour_shift: float = 4.0  # per-channel offset, 0-255 units
+    jpeg_quality_max: int = 95
+    max_colour_shift: float = 0.0  # per-channel offset, 0-255 units (lipsync family; it taught a colour bias)
 
 
 @dataclass
@@ -160,6 +190,11 @@ class TrainConfig:
     fail_after_epoch: int = 0  # testing resume: fail right after this epoch's checkpoint (0 = never)
     max_failures: int = 3  # worker-group failures Ray Train retries from the latest checkpoint
     lr_decay_epochs: int = 0  # halve the learning rate every this many epochs (0 = constant)
+    # native model: pairs are drawn afresh every step from the clean crops (blind degradation)
+    steps_per_epoch: int = 500  # native: training steps per epoch (one checkpoint each)
+    patch_px: int = 64  # native: side of the training patch, at the crop's own resolution
+    edge_loss_weight: float = 0.5  # native: weight of the image-gradient L1 term (models.losses)
+    cosine_decay: bool = True  # native: cosine learning-rate decay over all epochs (else lr_decay_epochs)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from raymouth import codec, storage
 from raymouth.config import Config
 from raymouth.schema import STATUS_OK
 
-MODELS = ("autoencoder", "edsr")
+MODELS = ("autoencoder", "edsr", "native")
 LOSS = "mean_absolute_error"  # L1, as EXPERIMENTS.md
 CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_STATE = "state.json"
@@ -83,6 +83,40 @@ def make_pairs(batch: dict[str, np.ndarray], cfg: Config, pairs_per_frame: int, 
         "sr_input": np.stack(xs) if xs else np.zeros((0, s, s, 3), np.uint8),
         "target": np.stack(ys) if ys else np.zeros((0, px, px, 3), np.uint8),
     }
+
+
+def clean_crops(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Located frames -> the clean mouth crops (PNG bytes) of the ok rows: the native model's
+    data. Its pairs are drawn afresh every step in the worker (``native_batches``)."""
+    ok = [i for i, status in enumerate(batch["status"]) if status == STATUS_OK]
+    return {
+        "key": np.array([f"{batch['video_id'][i]}:{int(batch['frame_index'][i])}" for i in ok], dtype=object),
+        "video_id": np.array([str(batch["video_id"][i]) for i in ok], dtype=object),
+        "crop": np.array([bytes(batch["crop"][i]) for i in ok], dtype=object),
+    }
+
+
+def native_batches(crops: list[np.ndarray], cfg: Config, seed: int, validation: bool = False):
+    """Endless ``(degraded, clean)`` float batches of ``patch_px``² patches from clean crops.
+
+    Every step draws new crops, mirrors, degradation seeds and patch positions from one seeded
+    generator (the blind family includes identity pairs), so an hour of training never sees
+    the same pair twice and a run with the same seed sees the same pairs.
+    """
+    from raymouth.chain import native_training_pair, to_float
+
+    rng = np.random.default_rng(seed)
+    n, px = cfg.train.batch_size, cfg.train.patch_px
+    while True:
+        xs, ys = [], []
+        for i in rng.integers(0, len(crops), size=n):
+            crop = crops[int(i)]
+            if cfg.train.flip and not validation and rng.random() < 0.5:
+                crop = np.ascontiguousarray(crop[:, ::-1])
+            x, y = native_training_pair(crop, int(rng.integers(1 << 62)), cfg, px)
+            xs.append(x)
+            ys.append(y)
+        yield to_float(np.stack(xs)), to_float(np.stack(ys))
 
 
 class AeInputs:
@@ -170,10 +204,13 @@ def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool
         Locate, fn_constructor_args=(cfg,), batch_size=cfg.pipeline.locate_batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=max(1, cfg.pipeline.locate_actors)), num_cpus=cpus,
     )
-    pairs = 1 if validation else cfg.train.pairs_per_frame
-    ds = ds.map_batches(
-        make_pairs, fn_kwargs={"cfg": cfg, "pairs_per_frame": pairs, "validation": validation}, batch_format="numpy", num_cpus=cpus
-    )
+    if model == "native":
+        ds = ds.map_batches(clean_crops, batch_format="numpy", num_cpus=cpus)
+    else:
+        pairs = 1 if validation else cfg.train.pairs_per_frame
+        ds = ds.map_batches(
+            make_pairs, fn_kwargs={"cfg": cfg, "pairs_per_frame": pairs, "validation": validation}, batch_format="numpy", num_cpus=cpus
+        )
     if validation and cfg.train.max_val_pairs:
         ds = ds.limit(cfg.train.max_val_pairs)
     if model == "autoencoder":
@@ -192,6 +229,11 @@ def build_model(model: str, cfg: Config):
 
         params = dataclasses.asdict(cfg.enhance.edsr)
         return build_edsr(**params), edsr_arch(**params)
+    if model == "native":
+        from raymouth.models.edsr import build_edsr_native, edsr_native_arch
+
+        params = dataclasses.asdict(cfg.enhance.native)
+        return build_edsr_native(**params), edsr_native_arch(**params)
     from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
 
     params = dataclasses.asdict(cfg.enhance.autoencoder)
@@ -203,6 +245,10 @@ def model_arch(model: str, cfg: Config) -> dict[str, Any]:
         from raymouth.models.edsr import edsr_arch
 
         return edsr_arch(**dataclasses.asdict(cfg.enhance.edsr))
+    if model == "native":
+        from raymouth.models.edsr import edsr_native_arch
+
+        return edsr_native_arch(**dataclasses.asdict(cfg.enhance.native))
     from raymouth.models.autoencoder import autoencoder_arch
 
     return autoencoder_arch(**dataclasses.asdict(cfg.enhance.autoencoder))
@@ -253,6 +299,53 @@ def validate(model_name: str, model, val_iter, cfg: Config) -> dict[str, float]:
     return out
 
 
+def validate_native(model, crops: list[np.ndarray], cfg: Config) -> dict[str, float]:
+    """Mean mouth PSNR on held-out crops, whole crops at their own size: the model and its
+    degraded input on fixed blind pairs, and the model on the clean crop itself (do no harm)."""
+    from raymouth import metrics
+    from raymouth.chain import bucket, pad_to, to_float, to_uint8
+    from raymouth.degrade import degrade
+
+    scores: dict[str, list[float]] = {"val_psnr": [], "val_psnr_input": [], "val_psnr_clean": []}
+    for i, clean in enumerate(crops):
+        degraded = degrade(clean, pair_seed(cfg.train.seed, "val", i, 0), cfg.degrade)
+        h, w = clean.shape[:2]
+        H, W = bucket(h, cfg.enhance.bucket_px), bucket(w, cfg.enhance.bucket_px)
+        x = to_float(np.stack([pad_to(degraded, H, W), pad_to(clean, H, W)]))
+        out = to_uint8(np.asarray(model(x, training=False)))[:, :h, :w]
+        scores["val_psnr"].append(metrics.psnr(out[0], clean))
+        scores["val_psnr_input"].append(metrics.psnr(degraded, clean))
+        scores["val_psnr_clean"].append(min(metrics.psnr(out[1], clean), 99.0))
+    out = {name: round(float(np.mean(v)), 4) for name, v in scores.items() if v}
+    out["val_pairs"] = len(crops)
+    return out
+
+
+def _decode_crops(shard, limit: int = 0) -> list[np.ndarray]:
+    """Every crop of a dataset shard, decoded (the native model's training data: crop-sized, so
+    a few thousand fit in a worker's memory)."""
+    crops: list[np.ndarray] = []
+    for batch in shard.iter_batches(batch_size=256, batch_format="numpy"):
+        for data in batch["crop"]:
+            crop, _ = codec.decode(bytes(data))
+            if crop is not None:
+                crops.append(crop)
+            if limit and len(crops) >= limit:
+                return crops
+    return crops
+
+
+def _native_tf_dataset(crops: list[np.ndarray], cfg: Config, seed: int):
+    from raymouth.models.kerasapi import tf
+
+    px = cfg.train.patch_px
+    spec = tf.TensorSpec((None, px, px, 3), tf.float32)
+    ds = tf.data.Dataset.from_generator(lambda: native_batches(crops, cfg, seed), output_signature=(spec, spec))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(2)
+
+
 def _tf_dataset(model_name: str, shard, cfg: Config, epoch: int, seen: list[str]):
     """One epoch of this worker's shard as a tf.data pipeline (no TF auto-sharding: Ray split it)."""
     from raymouth.chain import sr_input_size
@@ -280,7 +373,7 @@ def _tf_dataset(model_name: str, shard, cfg: Config, epoch: int, seen: list[str]
 
 def _restore(ckpt, strategy):
     """(model, state) from a Ray checkpoint: the .keras (with optimizer state) and state.json."""
-    from raymouth.models import edsr  # noqa: F401  (registers EDSR's layers)
+    from raymouth.models import edsr, losses  # noqa: F401  (registers EDSR's layers and the loss)
     from raymouth.models.kerasapi import keras
 
     with ckpt.as_directory() as d:
@@ -290,11 +383,23 @@ def _restore(ckpt, strategy):
     return model, state
 
 
-def learning_rate(cfg: Config, epoch: int) -> float:
-    """Step decay (EDSR halves its rate on a schedule); a pure function of the epoch, so resumes agree."""
+def learning_rate(cfg: Config, epoch: int, epochs: int = 0, model: str = "") -> float:
+    """Step decay (EDSR halves its rate on a schedule), or cosine decay over ``epochs`` for the
+    native model; a pure function of the epoch, so resumes agree."""
+    if model == "native" and cfg.train.cosine_decay and epochs > 1:
+        return cfg.train.learning_rate * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / epochs)))
     if cfg.train.lr_decay_epochs <= 0:
         return cfg.train.learning_rate
     return cfg.train.learning_rate * 0.5 ** ((epoch - 1) // cfg.train.lr_decay_epochs)
+
+
+def _loss(model_name: str, cfg: Config):
+    """L1 for the first models; L1 + image-gradient term for the native one (``models.losses``)."""
+    if model_name != "native":
+        return LOSS
+    from raymouth.models.losses import L1EdgeLoss
+
+    return L1EdgeLoss(cfg.train.edge_loss_weight)
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -317,24 +422,35 @@ def train_loop(config: dict[str, Any]) -> None:
     else:
         with strategy.scope():
             model, _ = build_model(model_name, cfg)
-            model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=LOSS)
+            model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=_loss(model_name, cfg))
         state = {"epoch": 0, "history": []}
     history: list[dict] = state["history"]
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
+    native = model_name == "native"
+    if native:
+        train_crops = _decode_crops(train_shard)
+        val_crops = _decode_crops(val_shard, cfg.train.max_val_pairs) if rank == 0 else []
     seen: list[str] = []
     start_epoch = int(state["epoch"])
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.perf_counter()
         keys: list[str] = []
-        lr = learning_rate(cfg, epoch)
+        lr = float(learning_rate(cfg, epoch, epochs, model_name))
         keras.backend.set_value(model.optimizer.learning_rate, lr)  # also after a resume
-        fit = model.fit(_tf_dataset(model_name, train_shard, cfg, epoch, keys), epochs=1, verbose=0)
+        if native:
+            data = _native_tf_dataset(train_crops, cfg, pair_seed(cfg.train.seed, "train", epoch, rank))
+            fit = model.fit(data, epochs=1, steps_per_epoch=cfg.train.steps_per_epoch, verbose=0)
+            keys = [f"crops:{len(train_crops)}"]
+        else:
+            fit = model.fit(_tf_dataset(model_name, train_shard, cfg, epoch, keys), epochs=1, verbose=0)
         seen.extend(keys)
         row = {"epoch": epoch, "loss": round(float(fit.history["loss"][-1]), 6), "lr": lr, "train_pairs_rank0": len(keys)}
+        if native:
+            row["train_pairs_rank0"] = cfg.train.steps_per_epoch * cfg.train.batch_size
         row["seconds"] = round(time.perf_counter() - t0, 2)
         if rank == 0:
-            row.update(validate(model_name, model, val_shard, cfg))
+            row.update(validate_native(model, val_crops, cfg) if native else validate(model_name, model, val_shard, cfg))
             history.append(row)
             print("train " + json.dumps(row), flush=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -455,7 +571,7 @@ def _finish(model: str, cfg: Config, result, out: storage.Location, run_id: str,
     with result.checkpoint.as_directory() as d:
         state = json.loads(Path(d, CHECKPOINT_STATE).read_text())
         net = keras.models.load_model(Path(d, CHECKPOINT_MODEL), compile=False)
-    name = f"edsr_x{cfg.enhance.edsr.scale}.keras" if model == "edsr" else "autoencoder.keras"
+    name = {"edsr": f"edsr_x{cfg.enhance.edsr.scale}.keras", "native": "edsr_native.keras"}.get(model, "autoencoder.keras")
     info = {
         "epochs": state["history"],
         "final": state["history"][-1] if state["history"] else {},

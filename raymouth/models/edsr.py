@@ -134,3 +134,55 @@ def edsr_arch(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_s
         "res_scale": float(res_scale),
         "value_range": "rgb01",
     }
+
+
+@keras.saving.register_keras_serializable(package="raymouth")
+class SpaceToDepth(keras.layers.Layer):
+    """Pixel unshuffle: (H, W, C) -> (H/r, W/r, C*r*r); nothing is thrown away (H, W multiples of r)."""
+
+    def __init__(self, block_size: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = int(block_size)
+
+    def call(self, x):
+        return tf.nn.space_to_depth(x, self.block_size)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+
+def build_edsr_native(num_blocks: int = 8, num_filters: int = 32, res_scale: float = 0.1, unshuffle: int = 2) -> keras.Model:
+    """EDSR at the input's own resolution: output = input + learned correction.
+
+    pixel-unshuffle by ``unshuffle`` (Real-ESRGAN x2's trick: the body runs on a quarter of the
+    pixels but sees all of them) -> the EDSR body -> conv to ``3*r*r`` channels (zero-initialised,
+    so an untrained model is the identity) -> depth_to_space -> + input. H and W must be
+    multiples of ``unshuffle`` (the chain pads). Same parameter count as EDSR x2 of the same size
+    within a few per cent: 8x32 = 204,268.
+    """
+    inputs = keras.Input(shape=(None, None, 3), name="crop")
+    x = PixelShift(name="pixel_in")(inputs)
+    x = SpaceToDepth(unshuffle, name="unshuffle")(x)
+    head = conv(x, num_filters, "head")
+    x = head
+    for i in range(num_blocks):
+        x = residual_block(x, num_filters, res_scale, f"block{i}")
+    x = conv(x, num_filters, "body_end")
+    x = keras.layers.Add(name="global_skip")([head, x])
+    x = keras.layers.Conv2D(3 * unshuffle * unshuffle, 3, padding="same", kernel_initializer="zeros", name="tail")(x)
+    x = DepthToSpace(unshuffle, name="shuffle")(x)
+    correction = Scale(1.0 / IMG_RANGE, name="correction")(x)
+    outputs = keras.layers.Add(name="input_skip")([inputs, correction])
+    return keras.Model(inputs, outputs, name=f"edsr_native_{num_blocks}x{num_filters}")
+
+
+def edsr_native_arch(num_blocks: int = 8, num_filters: int = 32, res_scale: float = 0.1, unshuffle: int = 2) -> dict:
+    """The native model's manifest ``arch`` (checked on load)."""
+    return {
+        "name": "edsr_native",
+        "unshuffle": int(unshuffle),
+        "num_blocks": int(num_blocks),
+        "num_filters": int(num_filters),
+        "res_scale": float(res_scale),
+        "value_range": "rgb01",
+    }
