@@ -169,17 +169,22 @@ def small_model_overrides(tmp_path_factory) -> list[str]:
     do-no-harm gate rightly rejects, so the gate is opened here; it is tested in test_stages.
     """
     from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
-    from raymouth.models.edsr import build_edsr, edsr_arch
+    from raymouth.models.edsr import build_edsr, build_edsr_native, edsr_arch, edsr_native_arch
     from raymouth.models.weights import save_model
 
     d = tmp_path_factory.mktemp("weights")
     save_model(build_edsr(**SMALL_EDSR), d / "edsr.keras", edsr_arch(**SMALL_EDSR), data="untrained (test)")
+    native = {"num_blocks": SMALL_EDSR["num_blocks"], "num_filters": SMALL_EDSR["num_filters"]}
+    save_model(build_edsr_native(**native), d / "native.keras", edsr_native_arch(**native), data="untrained (test)")
     save_model(build_autoencoder(), d / "ae.keras", autoencoder_arch(), data="untrained (test)")
     return [
         f"enhance.edsr_weights={d / 'edsr.keras'}",
         f"enhance.autoencoder_weights={d / 'ae.keras'}",
         f"enhance.edsr.num_blocks={SMALL_EDSR['num_blocks']}",
         f"enhance.edsr.num_filters={SMALL_EDSR['num_filters']}",
+        f"enhance.native_weights={d / 'native.keras'}",
+        f"enhance.native.num_blocks={SMALL_EDSR['num_blocks']}",
+        f"enhance.native.num_filters={SMALL_EDSR['num_filters']}",
         "gate.max_seam=1000",
         "gate.max_delta_e=1000",
         "gate.max_sharpness_ratio=1000",
