@@ -5,9 +5,10 @@ import os
 from dataclasses import dataclass
 
 from raymouth.config import Config
+from raymouth.errors import UserError
 
 
-class ClusterError(RuntimeError):
+class ClusterError(UserError, RuntimeError):
     """The cluster cannot run the job as configured; the message is one line for the user."""
 
 

@@ -11,16 +11,68 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 
+from raymouth.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A bad config file or override; the message is one line for the user."""
 
 
 SECRET_STORAGE_KEYS = ("access_key_id", "secret_access_key", "session_token")  # never hashed or written
+
+# Settings that change how a run executes, not what it writes: left out of ``Config.hash()``,
+# the run's identity, so a run can be resumed with other pool sizes, batch sizes or threads.
+# An entry is a section (every key in it) or one dotted key.
+EXECUTION_KEYS = (
+    "storage",  # where the data is and how to connect to it
+    "train",  # an enhance run reads trained weights (enhance.*_weights); how they were trained is theirs
+    "ingest.max_parallel_videos",
+    "enhance.tf_intra_op_threads",
+    "enhance.tf_inter_op_threads",
+    "pipeline.locate_batch_size",
+    "pipeline.enhance_batch_size_cpu",
+    "pipeline.enhance_batch_size_gpu",
+    "pipeline.composite_batch_size",
+    "pipeline.locate_actors",
+    "pipeline.enhance_actors",
+    "pipeline.num_gpus_per_enhance_actor",
+    "pipeline.cpus_per_actor",
+    "pipeline.max_block_mib",
+)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric setting, declared as ``Annotated[int, Range(min=1)]``; checked on load."""
+
+    min: float | None = None  # inclusive
+    max: float | None = None  # inclusive
+    gt: float | None = None  # exclusive lower bound
+    lt: float | None = None  # exclusive upper bound
+
+    def problem(self, value: float) -> str | None:
+        if self.min is not None and value < self.min:
+            return f"at least {self.min:g}"
+        if self.gt is not None and value <= self.gt:
+            return f"greater than {self.gt:g}"
+        if self.max is not None and value > self.max:
+            return f"at most {self.max:g}"
+        if self.lt is not None and value >= self.lt:
+            return f"less than {self.lt:g}"
+        return None
+
+
+PosInt = Annotated[int, Range(min=1)]
+NonNegInt = Annotated[int, Range(min=0)]
+PosFloat = Annotated[float, Range(gt=0)]
+NonNegFloat = Annotated[float, Range(min=0)]
+Share = Annotated[float, Range(min=0, max=1)]  # a probability or fraction
+JpegQuality = Annotated[int, Range(min=1, max=100)]
+ImageFormat = Literal["png", "jpeg"]
 
 
 @dataclass
@@ -32,32 +84,32 @@ class StorageConfig:
     access_key_id: str = ""  # else AWS_ACCESS_KEY_ID (prefer env or instance profile)
     secret_access_key: str = ""  # else AWS_SECRET_ACCESS_KEY
     session_token: str = ""  # else AWS_SESSION_TOKEN (temporary credentials)
-    connect_timeout_s: float = 5.0
+    connect_timeout_s: PosFloat = 5.0
 
 
 @dataclass
 class IngestConfig:
-    image_format: str = "png"  # png (lossless) or jpeg
-    jpeg_quality: int = 95
-    rows_per_file: int = 256  # bounded Parquet files give every actor work
-    rows_per_group: int = 32  # bounded row groups keep memory per read small
-    max_parallel_videos: int = 0  # 0: one per available CPU
-    image_folder_fps: float = 25.0  # frame rate given to a folder of images (it has none of its own)
+    image_format: ImageFormat = "png"  # png (lossless) or jpeg
+    jpeg_quality: JpegQuality = 95
+    rows_per_file: PosInt = 256  # bounded Parquet files give every actor work
+    rows_per_group: PosInt = 32  # bounded row groups keep memory per read small
+    max_parallel_videos: NonNegInt = 0  # 0: one per available CPU
+    image_folder_fps: PosFloat = 25.0  # frame rate given to a folder of images (it has none of its own)
 
 
 @dataclass
 class LocateConfig:
     model_path: str = ""  # else RAYMOUTH_LANDMARKER_MODEL, else the packaged model
-    face_choice: str = "largest"  # largest | first
-    min_detection_confidence: float = 0.5
-    min_presence_confidence: float = 0.5
-    detection_floor: float = 0.25  # faces scoring in [floor, min_detection_confidence) -> low_confidence
-    margin: float = 0.3  # box grows by this fraction of the lip box on each side
-    min_box_px: int = 24  # smaller mouth boxes -> roi_too_small
-    max_side_px: int = 4096  # larger frames are downscaled for landmarks only
-    smooth_window: int = 25  # frames (~1 s) in the temporal box smoothing window (1 = off); see roi.smooth_boxes
-    feather_px: int = 6  # width of the feathered alpha band
-    colour_ring_px: int = 8  # width of the skin ring used for colour matching
+    face_choice: Literal["largest", "first"] = "largest"  # largest | first
+    min_detection_confidence: Share = 0.5
+    min_presence_confidence: Share = 0.5
+    detection_floor: Share = 0.25  # faces scoring in [floor, min_detection_confidence) -> low_confidence
+    margin: NonNegFloat = 0.3  # box grows by this fraction of the lip box on each side
+    min_box_px: PosInt = 24  # smaller mouth boxes -> roi_too_small
+    max_side_px: Annotated[int, Range(min=16)] = 4096  # larger frames are downscaled for landmarks only
+    smooth_window: PosInt = 25  # frames (~1 s) in the temporal box smoothing window (1 = off); see roi.smooth_boxes
+    feather_px: NonNegInt = 6  # width of the feathered alpha band
+    colour_ring_px: PosInt = 8  # width of the skin ring used for colour matching
 
 
 @dataclass
@@ -68,32 +120,32 @@ class EdsrConfig:
     large model ``num_blocks=32, num_filters=256``. Either needs weights trained for it.
     """
 
-    scale: int = 2
-    num_blocks: int = 8
-    num_filters: int = 32
-    res_scale: float = 0.1
+    scale: Literal[2, 3, 4, 8] = 2
+    num_blocks: PosInt = 8
+    num_filters: PosInt = 32
+    res_scale: PosFloat = 0.1
 
 
 @dataclass
 class NativeConfig:
     """The native-resolution model (``models.edsr.build_edsr_native``); defaults match the shipped weights."""
 
-    num_blocks: int = 8
-    num_filters: int = 32
-    res_scale: float = 0.1
-    unshuffle: int = 2  # pixel-unshuffle factor: the body runs on (H/2, W/2) x 12 channels
+    num_blocks: PosInt = 8
+    num_filters: PosInt = 32
+    res_scale: PosFloat = 0.1
+    unshuffle: PosInt = 2  # pixel-unshuffle factor: the body runs on (H/2, W/2) x 12 channels
 
 
 @dataclass
 class AutoencoderConfig:
-    variant: str = "seed_residual"  # seed_residual | seed_direct
-    dropout: float = 0.1
+    variant: Literal["seed_residual", "seed_direct"] = "seed_residual"  # seed_residual | seed_direct
+    dropout: Annotated[float, Range(min=0, lt=1)] = 0.1
 
 
 @dataclass
 class SharpenConfig:
-    amount: float = 0.0  # 0 disables; `raymouth evaluate` measures it (it lowers PSNR on clean mouths)
-    sigma: float = 1.0
+    amount: NonNegFloat = 0.0  # 0 disables; `raymouth evaluate` measures it (it lowers PSNR on clean mouths)
+    sigma: PosFloat = 1.0
 
 
 @dataclass
@@ -102,19 +154,19 @@ class EnhanceConfig:
     # pixel-unshuffled copy), then sharpen and the autoencoder's residual computed at ae_px² and
     # added back at native size. square: the first version (crop -> sr_input_px² -> SR backend
     # -> sharpen -> autoencoder at ae_px² -> back to the crop's size), kept for evaluation.
-    chain: str = "native"  # native | square
+    chain: Literal["native", "square"] = "native"  # native | square
     native_weights: str = ""  # "" = the package's default native weights
-    bucket_px: int = 16  # native chain: crops are padded up to multiples of this, one model call per size
-    sr_backend: str = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
-    sr_input_px: int = 64  # the crop is resized to this square before super-resolution
-    ae_px: int = 128  # the autoencoder's input/output side
+    bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
+    sr_backend: Literal["edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none"] = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
+    sr_input_px: PosInt = 64  # the crop is resized to this square before super-resolution
+    ae_px: PosInt = 128  # the autoencoder's input/output side
     use_autoencoder: bool = False
     edsr_weights: str = ""  # "" = the package's default weights
     autoencoder_weights: str = ""  # "" = the package's default weights
     pb_path: str = ""  # frozen graph for sr_backend=fsrcnn|espcn|lapsrn|pb
     pb_output_node: str = ""  # "" = auto-detected (NCHW_output, LapSRN: NCHW_output_<scale>x)
-    tf_intra_op_threads: int = 0  # TensorFlow thread pools for the chain; 0 = TensorFlow default
-    tf_inter_op_threads: int = 0
+    tf_intra_op_threads: NonNegInt = 0  # TensorFlow thread pools for the chain; 0 = TensorFlow default
+    tf_inter_op_threads: NonNegInt = 0
     native: NativeConfig = field(default_factory=NativeConfig)
     edsr: EdsrConfig = field(default_factory=EdsrConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
@@ -126,21 +178,21 @@ class DegradeConfig:
     """Training degradations. ``family=blind`` (default): from none at all (identity pairs) to
     harsh, Real-ESRGAN style; ``family=lipsync``: the first version (always 2-4x down)."""
 
-    family: str = "blind"  # blind | lipsync
-    identity_rate: float = 0.15  # blind: share of pairs left undegraded (learn to leave a good mouth alone)
-    second_pass_rate: float = 0.2  # blind: share of pairs degraded twice (Real-ESRGAN's second order)
-    min_scale: float = 1.0
-    max_scale: float = 5.0
-    heavy_scale_rate: float = 0.1  # blind: share of pairs down-scaled 5-8x (real lip-sync mouths are that soft)
-    blur_rate: float = 0.4
-    motion_blur_rate: float = 0.1
-    max_blur_sigma: float = 1.5
-    noise_rate: float = 0.3
-    max_noise_sigma: float = 4.0  # 0-255 units
-    jpeg_rate: float = 0.85
-    jpeg_quality_min: int = 30
-    jpeg_quality_max: int = 95
-    max_colour_shift: float = 0.0  # per-channel offset, 0-255 units (lipsync family; it taught a colour bias)
+    family: Literal["blind", "lipsync"] = "blind"  # blind | lipsync
+    identity_rate: Share = 0.15  # blind: share of pairs left undegraded (learn to leave a good mouth alone)
+    second_pass_rate: Share = 0.2  # blind: share of pairs degraded twice (Real-ESRGAN's second order)
+    min_scale: Annotated[float, Range(min=1)] = 1.0
+    max_scale: Annotated[float, Range(min=1)] = 5.0
+    heavy_scale_rate: Share = 0.1  # blind: share of pairs down-scaled 5-8x (real lip-sync mouths are that soft)
+    blur_rate: Share = 0.4
+    motion_blur_rate: Share = 0.1
+    max_blur_sigma: NonNegFloat = 1.5
+    noise_rate: Share = 0.3
+    max_noise_sigma: NonNegFloat = 4.0  # 0-255 units
+    jpeg_rate: Share = 0.85
+    jpeg_quality_min: JpegQuality = 30
+    jpeg_quality_max: JpegQuality = 95
+    max_colour_shift: NonNegFloat = 0.0  # per-channel offset, 0-255 units (lipsync family; it taught a colour bias)
 
 
 @dataclass
@@ -149,51 +201,51 @@ class GateConfig:
 
     # ΔE 2.3 is about one just-noticeable difference; the default chain measures ~0.4 (seam) and
     # ~0.2 (colour shift) on the fixture clips, so these catch failures, not normal output.
-    max_seam: float = 3.0  # colour step left along the feathered border (metrics.paste_seam), ΔE
-    max_delta_e: float = 3.0  # shift of the mouth's mean colour (metrics.colour_shift), ΔE
-    max_sharpness_ratio: float = 3.0  # mouth 3x sharper than the face around it = artefacts
+    max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (metrics.paste_seam), ΔE
+    max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (metrics.colour_shift), ΔE
+    max_sharpness_ratio: PosFloat = 3.0  # mouth 3x sharper than the face around it = artefacts
 
 
 @dataclass
 class PipelineConfig:
-    locate_batch_size: int = 16
-    enhance_batch_size_cpu: int = 16
-    enhance_batch_size_gpu: int = 64
-    composite_batch_size: int = 16
-    locate_actors: int = 0  # 0: sized from the cluster's CPUs
-    enhance_actors: int = 0  # 0: sized from the cluster's GPUs (or CPUs without GPUs)
-    num_gpus_per_enhance_actor: float = -1.0  # -1: 1 when the cluster has GPUs, else 0
-    cpus_per_actor: float = 0.5  # fractional, so Ray Data's read tasks are never starved
-    output_format: str = "png"
-    rows_per_unit: int = 256  # resume and smoothing grain; bounds one locate actor's memory
+    locate_batch_size: PosInt = 16
+    enhance_batch_size_cpu: PosInt = 16
+    enhance_batch_size_gpu: PosInt = 64
+    composite_batch_size: PosInt = 16
+    locate_actors: NonNegInt = 0  # 0: sized from the cluster's CPUs
+    enhance_actors: NonNegInt = 0  # 0: sized from the cluster's GPUs (or CPUs without GPUs)
+    num_gpus_per_enhance_actor: Annotated[float, Range(min=-1)] = -1.0  # -1: 1 when the cluster has GPUs, else 0
+    cpus_per_actor: PosFloat = 0.5  # fractional, so Ray Data's read tasks are never starved
+    output_format: ImageFormat = "png"
+    rows_per_unit: PosInt = 256  # resume and smoothing grain; bounds one locate actor's memory
     # Ray Data's 128 MiB default holds a whole unit of frames in one block, and a stage only
     # starts on a block once it is complete: small blocks let the stages overlap.
-    max_block_mib: float = 4.0
+    max_block_mib: PosFloat = 4.0
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    workers: int = 2
-    gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 0.5
-    val_videos: int = 1
-    pairs_per_frame: int = 2
-    frame_stride: int = 2
+    epochs: PosInt = 5
+    batch_size: PosInt = 16
+    learning_rate: PosFloat = 1e-3
+    workers: PosInt = 2
+    gpus_per_worker: NonNegFloat = 0.0
+    cpus_per_worker: PosFloat = 0.5
+    val_videos: NonNegInt = 1
+    pairs_per_frame: PosInt = 2
+    frame_stride: PosInt = 2
     seed: int = 0
     val_video_ids: str = ""  # comma-separated held-out video ids; "" = the last val_videos ids by name
     flip: bool = True  # odd pair numbers use the mirrored crop (mouths are near-symmetric)
-    max_val_pairs: int = 256  # validation pairs scored per epoch (rank 0)
-    shuffle_buffer: int = 256  # rows in each worker's local shuffle buffer
-    fail_after_epoch: int = 0  # testing resume: fail right after this epoch's checkpoint (0 = never)
-    max_failures: int = 3  # worker-group failures Ray Train retries from the latest checkpoint
-    lr_decay_epochs: int = 0  # halve the learning rate every this many epochs (0 = constant)
+    max_val_pairs: PosInt = 256  # validation pairs scored per epoch (rank 0)
+    shuffle_buffer: PosInt = 256  # rows in each worker's local shuffle buffer
+    fail_after_epoch: NonNegInt = 0  # testing resume: fail right after this epoch's checkpoint (0 = never)
+    max_failures: NonNegInt = 3  # worker-group failures Ray Train retries from the latest checkpoint
+    lr_decay_epochs: NonNegInt = 0  # halve the learning rate every this many epochs (0 = constant)
     # native model: pairs are drawn afresh every step from the clean crops (blind degradation)
-    steps_per_epoch: int = 500  # native: training steps per epoch (one checkpoint each)
-    patch_px: int = 64  # native: side of the training patch, at the crop's own resolution
-    edge_loss_weight: float = 0.5  # native: weight of the image-gradient L1 term (models.losses)
+    steps_per_epoch: PosInt = 500  # native: training steps per epoch (one checkpoint each)
+    patch_px: PosInt = 64  # native: side of the training patch, at the crop's own resolution
+    edge_loss_weight: NonNegFloat = 0.5  # native: weight of the image-gradient L1 term (models.losses)
     cosine_decay: bool = True  # native: cosine learning-rate decay over all epochs (else lr_decay_epochs)
 
 
@@ -212,17 +264,53 @@ class Config:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """Stable short hash of every setting except credentials."""
-        data = self.to_dict()
-        data["storage"] = {k: v for k, v in data["storage"].items() if k not in SECRET_STORAGE_KEYS}
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """Stable short hash of the settings that decide the output (``identity``): a run's identity.
+
+        Execution-only settings (``EXECUTION_KEYS``: pool sizes, batch sizes, threads, storage
+        connection, training) and credentials are left out.
+        """
+        return identity_hash(self.identity())
+
+    def identity(self) -> dict[str, Any]:
+        """Every setting that changes what a run writes, flattened to ``section.key: value``."""
+        return identity_of(self.to_dict())
+
+
+def flatten(data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Nested config dict -> ``{"section.key": value}``."""
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        key = _join(where, name)
+        if isinstance(value, dict):
+            flat.update(flatten(value, key))
+        else:
+            flat[key] = value
+    return flat
+
+
+def is_execution_key(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in EXECUTION_KEYS)
+
+
+def identity_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The output-deciding part of a (nested) config dict, e.g. one read back from a run.json."""
+    return {k: v for k, v in flatten(data).items() if not is_execution_key(k)}
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def identity_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for every output-deciding key that differs (missing = None)."""
+    return [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"config: '{where or 'top level'}' must be a mapping")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -239,7 +327,27 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _coerce(typ: type, value: Any, key: str) -> Any:
+def _coerce(typ: Any, value: Any, key: str) -> Any:
+    """``value`` as the field's type, with ``Literal`` choices and ``Annotated`` ``Range`` bounds checked."""
+    origin = typing.get_origin(typ)
+    if origin is Annotated:
+        base, *extras = typing.get_args(typ)
+        value = _coerce(base, value, key)
+        for extra in extras:
+            problem = extra.problem(value) if isinstance(extra, Range) else None
+            if problem:
+                raise ConfigError(f"config: '{key}' must be {problem}, got {value!r}")
+        return value
+    if origin is Literal:
+        choices = typing.get_args(typ)
+        for choice in choices:
+            try:
+                candidate = _coerce(type(choice), value, key)
+            except ConfigError:
+                continue
+            if candidate == choice:
+                return choice
+        raise ConfigError(f"config: '{key}' must be one of {', '.join(map(str, choices))}; got {value!r}")
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -259,7 +367,26 @@ def _coerce(typ: type, value: Any, key: str) -> Any:
 
 
 def from_dict(data: dict[str, Any]) -> Config:
-    return _build(Config, data or {}, "")
+    cfg = _build(Config, data or {}, "")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Rules between settings (each field's own type, choices and bounds are checked by ``_build``)."""
+    rules = [
+        (cfg.ingest.rows_per_group <= cfg.ingest.rows_per_file, "ingest.rows_per_group must not exceed ingest.rows_per_file"),
+        (cfg.locate.detection_floor <= cfg.locate.min_detection_confidence, "locate.detection_floor must not exceed locate.min_detection_confidence"),
+        (cfg.degrade.min_scale <= cfg.degrade.max_scale, "degrade.min_scale must not exceed degrade.max_scale"),
+        (cfg.degrade.jpeg_quality_min <= cfg.degrade.jpeg_quality_max, "degrade.jpeg_quality_min must not exceed degrade.jpeg_quality_max"),
+        (cfg.pipeline.num_gpus_per_enhance_actor == -1 or cfg.pipeline.num_gpus_per_enhance_actor >= 0,
+         "pipeline.num_gpus_per_enhance_actor must be -1 (automatic) or at least 0"),
+        (cfg.enhance.sr_backend not in ("fsrcnn", "espcn", "lapsrn", "pb") or bool(cfg.enhance.pb_path),
+         f"enhance.sr_backend={cfg.enhance.sr_backend} needs enhance.pb_path (a frozen .pb graph, e.g. FSRCNN_x2.pb)"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(f"config: {message}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

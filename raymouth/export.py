@@ -29,9 +29,10 @@ import pyarrow.parquet as pq
 
 from raymouth import codec, storage, video
 from raymouth.config import Config
+from raymouth.errors import UserError
 
 
-class ExportError(RuntimeError):
+class ExportError(UserError, RuntimeError):
     """The dataset cannot be exported; the message is one line."""
 
 

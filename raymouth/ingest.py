@@ -26,12 +26,13 @@ import pyarrow.parquet as pq
 from raymouth import codec, schema, storage, video
 from raymouth.cluster import ensure_ray
 from raymouth.config import Config
+from raymouth.errors import UserError
 
 FRAMES_SCHEMA = pa.schema(list(schema.FRAMES) + [pa.field("source_path", pa.string())])
 CPUS_PER_TASK = 0.5  # fractional: whole-CPU tasks starved 2-core machines (STACK.md)
 
 
-class IngestError(RuntimeError):
+class IngestError(UserError, RuntimeError):
     """A source or the output cannot be used; the message is one line for the user."""
 
 

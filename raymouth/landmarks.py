@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from raymouth.config import LocateConfig
+from raymouth.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ NUM_POINTS = 478
 MAX_FACES = 4  # faces considered when choosing the largest one
 
 
-class LandmarkerError(RuntimeError):
+class LandmarkerError(UserError, RuntimeError):
     """The landmark model cannot be found or loaded; the message says how to provide it."""
 
 

@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 from raymouth import schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
+from raymouth.errors import UserError
 from raymouth.stages import CompositeAndWrite, EnhanceStage, ReadUnits
 
 
-class PipelineError(RuntimeError):
+class PipelineError(UserError, RuntimeError):
     """A problem found before any cluster work; the message is one line for the user."""
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from raymouth.config import StorageConfig
+from raymouth.errors import UserError
 
 
-class StorageError(RuntimeError):
+class StorageError(UserError, RuntimeError):
     """Storage is missing, unreachable or not writable; the message is one line."""
 
 

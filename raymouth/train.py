@@ -27,6 +27,7 @@ import numpy as np
 
 from raymouth import codec, storage
 from raymouth.config import Config
+from raymouth.errors import UserError
 from raymouth.schema import STATUS_OK
 
 MODELS = ("autoencoder", "edsr", "native")
@@ -35,7 +36,7 @@ CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_STATE = "state.json"
 
 
-class TrainError(RuntimeError):
+class TrainError(UserError, RuntimeError):
     """Bad training input or setup, found before training starts; the message is one line."""
 
 
@@ -637,20 +638,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (until raymouth.cli wires ``train``): same arguments and error handling."""
-    import sys
+    """Stand-alone entry: the ``raymouth`` command line itself (same parser, same one-line errors)."""
+    from raymouth.cli import main as cli_main
 
-    from raymouth import config as config_mod
-
-    ap = argparse.ArgumentParser(prog="raymouth")
-    sub = ap.add_subparsers(dest="command", required=True)
-    add_train_parser(sub)
-    args = ap.parse_args(argv)
-    try:
-        cfg = config_mod.load(args.config, args.overrides)
-        return cmd_train(args, cfg)
-    except Exception as exc:  # noqa: BLE001 - user errors become one line, others keep their traceback
-        if type(exc).__name__ not in ("TrainError", "ConfigError", "StorageError", "WeightsError"):
-            raise
-        print(f"raymouth: error: {exc}", file=sys.stderr)
-        return 2
+    return cli_main(argv)

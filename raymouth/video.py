@@ -18,6 +18,8 @@ from typing import Iterable, Iterator
 import av
 import numpy as np
 
+from raymouth.errors import UserError
+
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".webm", ".mkv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 AUDIO_FORMAT = "mka"  # the container of the audio blob kept in the videos table
@@ -27,7 +29,7 @@ _MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 Frame = tuple[int, float, np.ndarray]  # (frame index from 0, timestamp in s, RGB uint8 H x W x 3)
 
 
-class VideoError(RuntimeError):
+class VideoError(UserError, RuntimeError):
     """A video or image folder cannot be read or written; the message is one line naming the path."""
 
 

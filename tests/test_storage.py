@@ -78,10 +78,12 @@ def test_for_workers_carries_the_driver_environment(monkeypatch):
     assert (opts["key"], opts["secret"], opts["token"]) == ("AK", "SK", "TOKEN")
 
 
-def test_credentials_are_not_part_of_the_config_hash():
+def test_credentials_and_connection_settings_are_not_part_of_the_config_hash():
+    """Where the data is and how to reach it does not change what a run writes."""
     from raymouth import config
 
     base = config.load()
     with_secrets = config.load(None, ["storage.access_key_id=a", "storage.secret_access_key=b", "storage.session_token=c"])
     assert base.hash() == with_secrets.hash()
-    assert base.hash() != config.load(None, ["storage.region=x"]).hash()
+    assert base.hash() == config.load(None, ["storage.region=x", "storage.connect_timeout_s=9"]).hash()
+    assert base.hash() != config.load(None, ["gate.max_seam=1"]).hash()

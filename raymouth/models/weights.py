@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from raymouth.models.kerasapi import keras
+from raymouth.errors import UserError
 
 MANIFEST_FORMAT = "raymouth-weights/1"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """Missing, corrupt or mismatched weights; the message is one line for the user."""
 
 
