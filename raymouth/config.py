@@ -204,6 +204,13 @@ class GateConfig:
     max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (metrics.paste_seam), ΔE
     max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (metrics.colour_shift), ΔE
     max_sharpness_ratio: PosFloat = 3.0  # mouth 3x sharper than the face around it = artefacts
+    # Below this share of the input's band-pass detail (metrics.detail_ratio, DoG sigma 0.7-2 px,
+    # RMS inside the paste's alpha) the model would soften the mouth: lost_detail. Measured on 40
+    # mouths of the 10 fixture clips: identity 1.0, JPEG-90 copy >= 0.995, degraded (mild/lipsync/
+    # harsh) input -> clean output >= 1.03, square chain (shipped EDSR) >= 0.974; Gaussian blur
+    # sigma 1.0 / 1.5 / 2.0 <= 0.917 / 0.854 / 0.790 (the softest, Wav2Lip's, mouth loses least).
+    # 0 disables the check.
+    min_detail_ratio: NonNegFloat = 0.95
 
 
 @dataclass

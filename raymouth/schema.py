@@ -48,8 +48,26 @@ VIDEOS = pa.schema(
     ]
 )
 
+# Why a row is rejected_quality (the reject_reason column), in the order the gate checks them: the
+# paste leaves an edge (seam), shifts the mouth's colour (colour_shift), leaves it far sharper than
+# the face (over_sharp), or softens it (lost_detail). Several that fire are joined with "+" in this
+# order (e.g. "seam+lost_detail"); rows that are not rejected have "".
+REJECT_SEAM = "seam"
+REJECT_COLOUR_SHIFT = "colour_shift"
+REJECT_OVER_SHARP = "over_sharp"
+REJECT_LOST_DETAIL = "lost_detail"
+REJECT_REASONS = (REJECT_SEAM, REJECT_COLOUR_SHIFT, REJECT_OVER_SHARP, REJECT_LOST_DETAIL)
+REJECT_REASON_SEP = "+"
+
+
+def reject_reasons(value: str | None) -> list[str]:
+    """The single reasons of one reject_reason value ("" or None: none)."""
+    return [r for r in (value or "").split(REJECT_REASON_SEP) if r]
+
+
 # Per-row measures (NaN where not measured). seam and delta_e are what the paste itself adds, in
-# ΔE units (metrics.paste_seam, metrics.colour_shift); psnr/ssim need a reference column.
+# ΔE units (metrics.paste_seam, metrics.colour_shift); detail_ratio is the mouth's band-pass detail
+# kept by the paste, output over input (metrics.detail_ratio); psnr/ssim need a reference column.
 METRIC_COLUMNS = (
     "sharpness_in",
     "sharpness_out",
@@ -57,6 +75,7 @@ METRIC_COLUMNS = (
     "sharpness_ratio_out",
     "seam",
     "delta_e",
+    "detail_ratio",
     "psnr_in",
     "psnr_out",
     "ssim_in",
@@ -66,6 +85,7 @@ METRIC_COLUMNS = (
 ENHANCED_EXTRA = [
     pa.field("enhanced", pa.binary(), nullable=False),
     pa.field("status", pa.string(), nullable=False),
+    pa.field("reject_reason", pa.string()),  # "" unless rejected_quality; see REJECT_REASONS
     pa.field("mouth_box", pa.list_(pa.int32(), 4)),
     *[pa.field(name, pa.float64()) for name in METRIC_COLUMNS],
     pa.field("model_version", pa.string()),

@@ -78,6 +78,8 @@ class Composite:
         n = len(batch["status"])
         enhanced = np.empty(n, dtype=object)
         status = np.array(batch["status"], dtype=object)
+        reasons = np.empty(n, dtype=object)
+        reasons[:] = [""] * n
         cols = {name: np.full(n, np.nan) for name in schema.METRIC_COLUMNS}
         for i in range(n):
             enhanced[i] = batch["image"][i]  # pass-through rows keep their original bytes
@@ -90,12 +92,15 @@ class Composite:
             result, row_metrics = self.composite_one(frame, crop_out, box, polygon, _reference(batch, i))
             for name, value in row_metrics.items():
                 cols[name][i] = value
-            if self.rejected(row_metrics):
+            why = self.reject_reasons(row_metrics)
+            if why:
                 status[i] = schema.STATUS_REJECTED_QUALITY
+                reasons[i] = schema.REJECT_REASON_SEP.join(why)
             else:
                 enhanced[i] = codec.encode(result, self.cfg.pipeline.output_format)
         batch["enhanced"] = enhanced
         batch["status"] = status
+        batch["reject_reason"] = reasons
         batch.update(cols)
         batch["config_hash"] = np.array([self.config_hash] * n, dtype=object)
         batch["run_id"] = np.array([self.run_id] * n, dtype=object)
@@ -122,18 +127,34 @@ class Composite:
             # What the paste adds, measured where it can show: along the feather, and in colour.
             "seam": metrics.paste_seam(original, matched, alpha),
             "delta_e": metrics.colour_shift(original, matched, alpha),
+            # What it would take away: the mouth's band-pass detail, pasted over original.
+            "detail_ratio": metrics.detail_ratio(original, matched, alpha),
         }
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
             m["psnr_out"], m["ssim_out"] = metrics.mouth_psnr_ssim(result, reference, box)
         return result, m
 
-    def rejected(self, m: dict[str, float]) -> bool:
-        """Do no harm: keep the input when the paste would leave a visible edge or shift the mouth's
-        colour, or leave the mouth far sharper than the face around it (ringing, grid artefacts)."""
+    def reject_reasons(self, m: dict[str, float]) -> list[str]:
+        """Do no harm: why the input should be kept, in ``schema.REJECT_REASONS`` order ([] = paste).
+
+        The paste would leave a visible edge (``seam``) or shift the mouth's colour
+        (``colour_shift``), leave the mouth far sharper than the face around it (``over_sharp``:
+        ringing, grid artefacts), or keep less of its detail than ``gate.min_detail_ratio``
+        (``lost_detail``: the model would soften it).
+        """
         g = self.cfg.gate
-        too_sharp = m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, m["sharpness_ratio_in"])
-        return m["seam"] > g.max_seam or m["delta_e"] > g.max_delta_e or too_sharp
+        checks = {
+            schema.REJECT_SEAM: m["seam"] > g.max_seam,
+            schema.REJECT_COLOUR_SHIFT: m["delta_e"] > g.max_delta_e,
+            schema.REJECT_OVER_SHARP: m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, m["sharpness_ratio_in"]),
+            schema.REJECT_LOST_DETAIL: m.get("detail_ratio", 1.0) < g.min_detail_ratio,
+        }
+        return [reason for reason in schema.REJECT_REASONS if checks[reason]]
+
+    def rejected(self, m: dict[str, float]) -> bool:
+        """Whether the gate keeps the input (see ``reject_reasons``)."""
+        return bool(self.reject_reasons(m))
 
 
 class WriteOutput:

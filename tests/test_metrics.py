@@ -187,3 +187,60 @@ def test_flicker_constant_zero_and_flickering_positive(astronaut):
     assert metrics.flicker_ratio(pumping, steady) > 10.0
     assert metrics.flicker_ratio(steady, steady) == 1.0
     assert metrics.flicker_ratio(pumping, pumping) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- detail kept (the lost-detail gate)
+
+
+def test_detail_ratio_is_one_for_the_unchanged_crop_and_falls_with_blur(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    alpha = _paste_alpha(*crop.shape[:2])
+    assert metrics.detail_ratio(crop, crop.copy(), alpha) == 1.0
+    ratios = [metrics.detail_ratio(crop, _blur(crop, s), alpha) for s in (0.7, 1.0, 1.5, 2.0)]
+    assert all(a > b for a, b in zip(ratios, ratios[1:]))  # more blur, less detail
+    assert ratios[1] < 0.9 and ratios[-1] < 0.6
+    assert 0.0 <= ratios[-1]
+
+
+def test_detail_ratio_rises_with_sharpening_and_restored_detail(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    alpha = _paste_alpha(*crop.shape[:2])
+    sharp = np.clip(2.0 * crop.astype(float) - _blur(crop, 2.0), 0, 255).astype(np.uint8)
+    assert metrics.detail_ratio(crop, sharp, alpha) > 1.2
+    soft = _blur(crop, 1.5)  # a soft input restored to the original: detail comes back
+    assert metrics.detail_ratio(soft, crop, alpha) > 1.3
+
+
+def test_detail_ratio_does_not_count_removed_noise_as_lost_detail(astronaut):
+    """Denoising removes pixel-scale energy; the band-pass measure must not call that softening,
+    while the single-pixel Laplacian (``sharpness``) does."""
+    crop = _crop(astronaut, MOUTH)
+    alpha = _paste_alpha(*crop.shape[:2])
+    rng = np.random.default_rng(0)
+    noisy = np.clip(crop + rng.normal(0.0, 8.0, crop.shape), 0, 255).astype(np.uint8)
+    assert metrics.sharpness(crop, alpha) < 0.8 * metrics.sharpness(noisy, alpha)
+    assert metrics.detail_ratio(noisy, crop, alpha) > 0.97
+
+
+def test_detail_ratio_counts_only_the_alpha_region(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    h, w = crop.shape[:2]
+    left = np.zeros((h, w), np.float32)
+    left[:, : w // 2] = 1.0
+    out = crop.copy()
+    out[:, w // 2 :] = _blur(crop, 3.0)[:, w // 2 :]  # blurred where nothing is pasted
+    assert metrics.detail_ratio(crop, out, left) == pytest.approx(1.0, abs=0.02)
+    assert metrics.detail_ratio(crop, out, 1.0 - left) < 0.6
+
+
+def test_detail_ratio_edge_cases(astronaut):
+    crop = _crop(astronaut, MOUTH)
+    flat = np.full((20, 30, 3), 128, np.uint8)
+    assert metrics.detail_ratio(flat, flat, np.ones((20, 30))) == 1.0  # flat / flat
+    assert metrics.detail_ratio(crop, _blur(crop), np.zeros(crop.shape[:2])) == 1.0  # nothing pasted
+    with pytest.raises(ValueError):
+        metrics.detail_ratio(crop, crop[1:], np.ones(crop.shape[:2]))
+    with pytest.raises(ValueError):
+        metrics.detail_ratio(crop, crop, np.ones((3, 3)))
+    with pytest.raises(ValueError):
+        metrics.detail_ratio(crop, crop, np.ones(crop.shape[:2]), sigma_fine=2.0, sigma_coarse=1.0)

@@ -39,3 +39,21 @@ def test_optional_columns_may_be_absent():
 def test_enhanced_requires_status_and_enhanced():
     with pytest.raises(schema.SchemaError, match="'enhanced' is missing"):
         schema.validate_enhanced(_frames().schema)
+
+
+def test_enhanced_has_a_reject_reason_string_and_the_detail_ratio():
+    field = schema.ENHANCED.field("reject_reason")
+    assert field.type == pa.string() and field.nullable  # optional: tables from before it validate
+    assert schema.ENHANCED.field("detail_ratio").type == pa.float64()
+    assert "detail_ratio" in schema.METRIC_COLUMNS
+    table = pa.table({**{n: _frames().column(n) for n in _frames().column_names},
+                      "enhanced": pa.array([b"x"]), "status": pa.array(["ok"]), "reject_reason": pa.array([3])})
+    with pytest.raises(schema.SchemaError, match="column 'reject_reason' has type int64"):
+        schema.validate_enhanced(table.schema)
+
+
+def test_reject_reasons_split_in_the_fixed_order():
+    assert schema.REJECT_REASONS == ("seam", "colour_shift", "over_sharp", "lost_detail")
+    assert schema.reject_reasons("") == [] and schema.reject_reasons(None) == []
+    assert schema.reject_reasons("lost_detail") == ["lost_detail"]
+    assert schema.reject_reasons("seam+lost_detail") == ["seam", "lost_detail"]

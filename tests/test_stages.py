@@ -1,12 +1,13 @@
 """The batch callables of the enhance job, called directly on hand-built batches (no cluster)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import pyarrow.parquet as pq
 from skimage import data
 
-from raymouth import codec, config, schema
+from raymouth import codec, config, degrade, schema, sharpen
 from raymouth.stages import Composite, WriteOutput
 
 
@@ -37,7 +38,7 @@ def _crop(frame=FRAME, box=BOX) -> np.ndarray:
 def test_unchanged_crop_is_accepted_and_only_the_box_changes():
     crop = np.clip(_crop().astype(int) + 3, 0, 255).astype(np.uint8)  # a slight, plausible change
     out = Composite(config.load(), "r")(_batch(FRAME, crop, BOX))
-    assert out["status"][0] == schema.STATUS_OK
+    assert out["status"][0] == schema.STATUS_OK and out["reject_reason"][0] == ""
     assert out["seam"][0] < 1.0 and out["delta_e"][0] < 1.0
     after, _ = codec.decode(out["enhanced"][0])
     outside = np.ones(FRAME.shape[:2], bool)
@@ -51,6 +52,7 @@ def test_grid_artefacts_are_rejected_and_the_input_kept():
     crop[::2, ::2] = 255  # a checkerboard of white dots: far sharper than any face
     out = Composite(config.load(), "r")(_batch(FRAME, crop, BOX))
     assert out["status"][0] == schema.STATUS_REJECTED_QUALITY
+    assert schema.REJECT_OVER_SHARP in schema.reject_reasons(out["reject_reason"][0])
     assert out["enhanced"][0] == out["image"][0]
     assert out["sharpness_ratio_out"][0] > config.load().gate.max_sharpness_ratio
 
@@ -66,6 +68,7 @@ def test_pass_through_rows_keep_their_bytes(tmp_path):
     batch["status"] = np.array([schema.STATUS_NO_FACE], dtype=object)
     out = Composite(config.load(), "r")(batch)
     assert out["enhanced"][0] == batch["image"][0] and np.isnan(out["seam"][0])
+    assert out["reject_reason"][0] == ""  # not rejected by the gate: its status says why it passed through
 
     out["_unit"] = np.array(["u1"], dtype=object)
     out["model_version"] = np.array(["m"], dtype=object)
@@ -96,4 +99,163 @@ def test_a_half_bright_crop_leaves_a_seam_and_is_rejected():
     out = Composite(config.load(), "r")(_batch(FRAME, np.clip(crop, 0, 255).astype(np.uint8), BOX))
     assert out["seam"][0] > config.load().gate.max_seam
     assert out["status"][0] == schema.STATUS_REJECTED_QUALITY
+    assert schema.reject_reasons(out["reject_reason"][0])[0] == schema.REJECT_SEAM
     assert out["enhanced"][0] == out["image"][0]
+
+
+# --------------------------------------------------------------------------- lost detail, on real mouths
+
+GATE_CLIPS = ("retalking_face_5", "liveportrait_d5", "wav2lip_hd_kennedy")  # the last: the softest mouth
+
+
+@pytest.fixture(scope="module")
+def located() -> list[tuple[str, np.ndarray, tuple[int, int, int, int], np.ndarray]]:
+    """(clip, frame, box, polygon) of frame 10 of each clip in ``GATE_CLIPS``, located by MediaPipe."""
+    import av
+
+    from conftest import fixture_path
+    from raymouth.locate import Locate
+
+    frames = []
+    for clip in GATE_CLIPS:
+        with av.open(str(fixture_path(f"video/{clip}.mp4"))) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if i == 10:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    break
+    with Locate(config.load()) as locate:
+        out = locate({"video_id": np.array(GATE_CLIPS, dtype=object), "frame_index": np.zeros(len(frames), np.int32),
+                      "image": np.array([codec.encode(f) for f in frames], dtype=object)})
+    assert list(out["status"]) == [schema.STATUS_OK] * len(frames)
+    return [(c, f, tuple(int(v) for v in b), np.asarray(p)) for c, f, b, p in zip(GATE_CLIPS, frames, out["mouth_box"], out["mouth_polygon"])]
+
+
+def _located_batch(frame: np.ndarray, crop_out: np.ndarray, box, polygon) -> dict[str, np.ndarray]:
+    batch = _batch(frame, crop_out, box)
+    batch["mouth_polygon"] = np.array([polygon, None], dtype=object)[:1]
+    return batch
+
+
+def _with_mouth(frame: np.ndarray, box, mouth: np.ndarray) -> np.ndarray:
+    """The frame with the box's pixels replaced (a degraded mouth, as a lip-sync generator leaves it)."""
+    x0, y0, x1, y1 = box
+    out = frame.copy()
+    out[y0:y1, x0:x1] = mouth
+    return out
+
+
+def _gate(cfg, frame, crop_out, box, polygon) -> tuple[str, str, float, bool]:
+    batch = _located_batch(frame, crop_out, box, polygon)
+    out = Composite(cfg, "r")(batch)
+    return out["status"][0], out["reject_reason"][0], out["detail_ratio"][0], out["enhanced"][0] == batch["image"][0]
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.5, 2.0])
+def test_a_blurred_enhancement_is_rejected_for_lost_detail(located, sigma):
+    cfg = config.load()
+    for clip, frame, box, polygon in located:
+        blurred = cv2.GaussianBlur(_crop(frame, box), (0, 0), sigma)
+        status, reason, ratio, kept = _gate(cfg, frame, blurred, box, polygon)
+        assert (status, reason) == (schema.STATUS_REJECTED_QUALITY, schema.REJECT_LOST_DETAIL), (clip, ratio)
+        assert kept and ratio < cfg.gate.min_detail_ratio
+
+
+@pytest.mark.parametrize("strength", ["mild", "lipsync", "harsh"])
+def test_a_real_enhancement_passes_the_detail_gate(located, strength):
+    """A degraded mouth restored to the clean one (what a perfect model would do) and a sharpened
+    copy of the degraded mouth are pasted: the gate must not count JPEG blocking or noise that the
+    restoration removed as lost detail."""
+    cfg = config.load()
+    for clip, frame, box, polygon in located:
+        clean = _crop(frame, box)
+        degraded = degrade.fixed(clean, strength)
+        lipsync_frame = _with_mouth(frame, box, degraded)
+        for label, restored in (("clean", clean), ("sharpened", sharpen.sharpen(degraded, 1.0))):
+            status, reason, ratio, kept = _gate(cfg, lipsync_frame, restored, box, polygon)
+            assert (status, reason) == (schema.STATUS_OK, ""), (clip, label, reason, ratio)
+            assert ratio > 1.0 and not kept
+
+
+def test_an_unchanged_or_near_lossless_mouth_passes(located):
+    cfg = config.load()
+    for clip, frame, box, polygon in located:
+        clean = _crop(frame, box)
+        for label, out in (("identity", clean), ("jpeg95", degrade._jpeg(clean, 95))):
+            status, reason, ratio, _ = _gate(cfg, frame, out, box, polygon)
+            assert (status, reason) == (schema.STATUS_OK, ""), (clip, label, ratio)
+            assert ratio == pytest.approx(1.0, abs=0.02)
+
+
+def test_min_detail_ratio_zero_disables_the_check(located):
+    clip, frame, box, polygon = located[0]
+    blurred = cv2.GaussianBlur(_crop(frame, box), (0, 0), 2.0)
+    status, reason, _, _ = _gate(config.load(overrides=["gate.min_detail_ratio=0"]), frame, blurred, box, polygon)
+    assert (status, reason) == (schema.STATUS_OK, "")
+
+
+def test_several_reasons_are_joined_in_a_fixed_order(located):
+    clip, frame, box, polygon = located[0]
+    blurred = cv2.GaussianBlur(_crop(frame, box), (0, 0), 2.0)
+    cfg = config.load(overrides=["gate.max_seam=0", "gate.max_delta_e=0"])
+    status, reason, _, kept = _gate(cfg, frame, blurred, box, polygon)
+    assert status == schema.STATUS_REJECTED_QUALITY and kept
+    assert reason == "seam+colour_shift+lost_detail"
+    assert schema.reject_reasons(reason) == [schema.REJECT_SEAM, schema.REJECT_COLOUR_SHIFT, schema.REJECT_LOST_DETAIL]
+
+
+def test_reject_reasons_names_each_check():
+    composite = Composite(config.load(), "r")
+    fine = {"seam": 0.5, "delta_e": 0.5, "sharpness_ratio_in": 1.0, "sharpness_ratio_out": 1.1, "detail_ratio": 1.0}
+    assert composite.reject_reasons(fine) == [] and not composite.rejected(fine)
+    for change, reason in (
+        ({"seam": 5.0}, "seam"),
+        ({"delta_e": 5.0}, "colour_shift"),
+        ({"sharpness_ratio_out": 5.0}, "over_sharp"),
+        ({"detail_ratio": 0.5}, "lost_detail"),
+    ):
+        assert composite.reject_reasons({**fine, **change}) == [reason]
+    # a mouth that was already far sharper than its face may stay so (not over_sharp)
+    assert composite.reject_reasons({**fine, "sharpness_ratio_in": 6.0, "sharpness_ratio_out": 5.0}) == []
+
+
+def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
+    """Each rejection's reason reaches the metrics Parquet and the run summary's per-reason counts."""
+    import pyarrow as pa
+
+    from raymouth import pipeline, storage
+
+    rows = []
+    for clip, frame, box, polygon in located[:2]:
+        rows.append(_located_batch(frame, _crop(frame, box), box, polygon))  # ok
+        rows.append(_located_batch(frame, cv2.GaussianBlur(_crop(frame, box), (0, 0), 2.0), box, polygon))  # lost_detail
+    grid = _crop()
+    grid[::2, ::2] = 255
+    rows.append(_batch(FRAME, grid, BOX))  # over_sharp
+    half = _crop().astype(int)
+    half[:, : half.shape[1] // 2] += 60
+    rows.append(_batch(FRAME, np.clip(half, 0, 255).astype(np.uint8), BOX))  # seam
+    composite = Composite(config.load(), "r")
+    outs = [composite(b) for b in rows]
+    reasons = [o["reject_reason"][0] for o in outs]
+    # The grid and the half-bright step also lose detail: colour matching scales their spread down
+    # to the input's, and with it the mouth's real texture.
+    assert reasons == ["", "lost_detail", "", "lost_detail", "seam+over_sharp+lost_detail", "seam+lost_detail"]
+
+    for k, out in enumerate(outs):
+        out = dict(out)
+        out["_unit"] = np.array([f"u{k}"], dtype=object)
+        out["model_version"] = np.array(["m"], dtype=object)
+        out["video_id"] = np.array([f"v{k}"], dtype=object)
+        WriteOutput(str(tmp_path), config.load().storage, False)(out)
+    table = pq.read_table(tmp_path / "metrics")
+    schema.validate_enhanced(pq.read_table(tmp_path / "frames").schema)
+    assert table.schema.field("reject_reason").type == pa.string()
+    assert sorted(table.column("reject_reason").to_pylist()) == sorted(reasons)
+
+    loc = storage.Location(pa.fs.LocalFileSystem(), str(tmp_path), str(tmp_path))
+    plan = pipeline.RunPlan(in_loc=loc, run_loc=loc, run_id="r", all_units=[], todo=[])
+    summary = pipeline.summarize(plan, len(outs), 1.0, config.load())
+    counts = summary["reject_reason_counts"]
+    assert counts == {"seam": 2, "over_sharp": 1, "lost_detail": 4}
+    assert summary["status_counts"][schema.STATUS_REJECTED_QUALITY] == 4
+    assert "rejected_quality 4; reasons: seam 2, over_sharp 1, lost_detail 4" in pipeline.format_summary(summary)
