@@ -145,6 +145,7 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -
 def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> dict:
     """Counts and means over the whole run, streamed from the metrics table (no image bytes)."""
     statuses: Counter = Counter()
+    reasons: Counter = Counter()  # per single reason (schema.REJECT_REASONS); a "+" row counts under each
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     versions: set[str] = set()
@@ -152,6 +153,8 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         with plan.run_loc.fs.open_input_file(path) as f:
             table = pq.read_table(f)
         statuses.update(table.column("status").to_pylist())
+        if "reject_reason" in table.column_names:
+            reasons.update(r for v in table.column("reject_reason").to_pylist() for r in schema.reject_reasons(v))
         versions.update(v for v in table.column("model_version").to_pylist() if v)
         for name in schema.METRIC_COLUMNS:
             values = table.column(name).to_numpy(zero_copy_only=False).astype(float)
@@ -166,6 +169,7 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         "rows": total,
         "rows_this_invocation": rows_this_run,
         "status_counts": dict(sorted(statuses.items())),
+        "reject_reason_counts": {r: reasons[r] for r in schema.REJECT_REASONS if reasons[r]},
         "metric_means": {k: sums[k] / counts[k] for k in schema.METRIC_COLUMNS if counts.get(k)},
         "wall_s": round(wall_s, 2),
         "frames_per_s": round(rows_this_run / wall_s, 2) if wall_s > 0 and rows_this_run else 0.0,
@@ -176,6 +180,8 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
 
 def format_summary(s: dict) -> str:
     statuses = ", ".join(f"{k} {v}" for k, v in s["status_counts"].items())
+    if s.get("reject_reason_counts"):
+        statuses += "; reasons: " + ", ".join(f"{k} {v}" for k, v in s["reject_reason_counts"].items())
     means = s["metric_means"]
     quality = ", ".join(f"{k} {means[k]:.3g}" for k in ("sharpness_ratio_in", "sharpness_ratio_out", "seam", "delta_e", "psnr_in", "psnr_out") if k in means)
     return (
