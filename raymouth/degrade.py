@@ -88,7 +88,7 @@ def _blind_pass(img: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig) -
 
 def _lipsync(img: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig) -> np.ndarray:
     """The first version's family: always down-scaled, blurred, JPEG'd, colour-shifted."""
-    factor = rng.uniform(max(cfg.min_scale, 2.0), max(cfg.max_scale, 2.0))
+    factor = rng.uniform(cfg.min_scale, cfg.max_scale)
     sigma = rng.uniform(0.0, cfg.max_blur_sigma)
     quality = int(rng.integers(cfg.jpeg_quality_min, cfg.jpeg_quality_max + 1))
     shift = rng.uniform(-cfg.max_colour_shift, cfg.max_colour_shift, size=3)

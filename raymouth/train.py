@@ -305,11 +305,14 @@ def validate_native(model, crops: list[np.ndarray], cfg: Config) -> dict[str, fl
     degraded input on fixed blind pairs, and the model on the clean crop itself (do no harm)."""
     from raymouth import metrics
     from raymouth.chain import bucket, pad_to, to_float, to_uint8
-    from raymouth.degrade import degrade
+    from raymouth.degrade import degrade, is_identity
 
     scores: dict[str, list[float]] = {"val_psnr": [], "val_psnr_input": [], "val_psnr_clean": []}
     for i, clean in enumerate(crops):
-        degraded = degrade(clean, pair_seed(cfg.train.seed, "val", i, 0), cfg.degrade)
+        seed = pair_seed(cfg.train.seed, "val", i, 0)
+        if is_identity(clean, seed, cfg.degrade):
+            seed = pair_seed(cfg.train.seed, "val", i, 1)  # identity pairs are scored by val_psnr_clean
+        degraded = degrade(clean, seed, cfg.degrade)
         h, w = clean.shape[:2]
         H, W = bucket(h, cfg.enhance.bucket_px), bucket(w, cfg.enhance.bucket_px)
         x = to_float(np.stack([pad_to(degraded, H, W), pad_to(clean, H, W)]))

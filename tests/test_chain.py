@@ -1,4 +1,7 @@
-"""The enhance chain end to end on hand-built batches: sizes, dtypes, backends, weights, pairs."""
+"""The enhance chain end to end on hand-built batches: sizes, dtypes, backends, weights, pairs.
+
+``_cfg`` builds the first (``square``) chain; the native chain's tests say ``chain="native"``.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +18,8 @@ SIZES = [(50, 80), (131, 209), (30, 30), (200, 120), (64, 64)]
 
 
 def _cfg(**enhance):
-    base = {"tf_intra_op_threads": 2, "tf_inter_op_threads": 1, "edsr": TINY_EDSR, "sharpen": {"amount": 0.0}}
+    base = {"chain": "square", "use_autoencoder": True, "tf_intra_op_threads": 2, "tf_inter_op_threads": 1, "edsr": TINY_EDSR,
+            "sharpen": {"amount": 0.0}}
     return from_dict({"enhance": {**base, **enhance}})
 
 
@@ -48,11 +52,12 @@ def test_frozen_graph_backend():
     chain = EnhanceChain(_cfg(sr_backend="fsrcnn", pb_path=str(pb), use_autoencoder=False))
     assert chain.model_version.startswith("fsrcnn_x2@")
     assert [o.shape for o in chain(_crops()[:2])] == [(h, w, 3) for h, w in SIZES[:2]]
+    from raymouth.config import ConfigError
     from raymouth.models.weights import WeightsError
 
-    with pytest.raises(WeightsError, match="pb_path"):
+    with pytest.raises((WeightsError, ConfigError), match="pb_path"):  # refused when the config loads
         EnhanceChain(_cfg(sr_backend="lapsrn", use_autoencoder=False))
-    with pytest.raises(WeightsError, match="not lapsrn"):
+    with pytest.raises((WeightsError, ConfigError), match="not lapsrn"):
         EnhanceChain(_cfg(sr_backend="lapsrn", pb_path=str(pb), use_autoencoder=False))
 
 
@@ -98,3 +103,79 @@ def test_training_pair_shares_preprocess():
 def test_bench_chain_reports_numbers():
     result = bench_chain(_cfg(sr_backend="bicubic", use_autoencoder=False), n_crops=4, batch_size=2, repeats=1)
     assert result["model_version"] == "bicubic" and result["ms_per_crop"] > 0
+
+
+# ---------------------------------------------------------------- the native-resolution chain
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def test_native_chain_keeps_every_size_in_one_batch():
+    """Crops of different sizes share one padded model call and come back at their own sizes;
+    with a random model (zero-initialised tail = identity) every pixel comes back unchanged."""
+    chain = EnhanceChain(_cfg(chain="native", native_weights="random", use_autoencoder=False))
+    crops = _crops()
+    out = chain(crops)
+    assert [o.shape for o in out] == [c.shape for c in crops]
+    assert all(np.array_equal(o, c) for o, c in zip(out, crops))
+    assert chain.model_version == "native_8x32@random"
+
+
+def test_native_chain_pads_each_crop_to_the_shared_bucket():
+    from raymouth.chain import bucket, pad_to
+
+    assert [bucket(n, 16) for n in (1, 16, 17, 209)] == [16, 16, 32, 224]
+    crop = _crops()[0]
+    padded = pad_to(crop, 64, 96)
+    assert padded.shape == (64, 96, 3)
+    np.testing.assert_array_equal(padded[:50, :80], crop)
+    np.testing.assert_array_equal(padded[50:64, :80], crop[::-1][:14])  # mirrored, not black
+
+
+def _clean_fixture_crops(n: int = 6) -> list[np.ndarray]:
+    """Mouth-region crops (clean frames) of a clip no shipped model trained on."""
+    from fixture_crops import mouth_crops
+
+    return mouth_crops(n, 20, "video/liveportrait_d10.mp4")
+
+
+@pytest.mark.slow
+def test_default_chain_leaves_a_clean_mouth_alone():
+    """The issue's identity test: the shipped default (native) chain changes a clean mouth by
+    less than the threshold; the first 64² chain fails the same threshold."""
+    crops = _clean_fixture_crops()
+    native = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2}}))
+    square = EnhanceChain(from_dict({"enhance": {"chain": "square", "use_autoencoder": True, "sharpen": {"amount": 0.5},
+                                                 "tf_intra_op_threads": 2}}))
+    native_psnr = np.mean([_psnr(o, c) for o, c in zip(native(crops), crops)])
+    square_psnr = np.mean([_psnr(o, c) for o, c in zip(square(crops), crops)])
+    assert native_psnr > 42.0, f"the default chain changed clean mouths: {native_psnr:.1f} dB"
+    assert square_psnr < 42.0, f"the 64² chain was expected to fail this threshold: {square_psnr:.1f} dB"
+
+
+def test_native_training_pair_is_seeded_and_includes_identity_pairs():
+    from raymouth.chain import native_training_pair
+    from raymouth.config import DegradeConfig
+
+    cfg = _cfg(chain="native")
+    crop = sample_crops(1, min_side=90, max_side=91)[0]
+    x, y = native_training_pair(crop, 3, cfg, 64)
+    assert x.shape == y.shape == (64, 64, 3) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x, native_training_pair(crop, 3, cfg, 64)[0])
+    # y is a window of the clean crop
+    hits = [(i, j) for i in range(crop.shape[0] - 63) for j in range(crop.shape[1] - 63) if np.array_equal(crop[i:i + 64, j:j + 64], y)]
+    assert hits
+    pairs = [native_training_pair(crop, s, cfg, 64) for s in range(400)]
+    identity = np.mean([np.array_equal(a, b) for a, b in pairs])
+    assert abs(identity - cfg.degrade.identity_rate) < 0.06, identity
+    none = dict(cfg.to_dict(), degrade={**cfg.to_dict()["degrade"], "identity_rate": 0.0})
+    cfg0 = from_dict(none)
+    assert isinstance(cfg0.degrade, DegradeConfig)
+    assert not any(np.array_equal(*native_training_pair(crop, s, cfg0, 64)) for s in range(50))
+    small = crop[:40, :50]
+    xs, ys = native_training_pair(small, 1, cfg, 64)  # smaller than the patch: mirrored out
+    assert xs.shape == (64, 64, 3)
+    np.testing.assert_array_equal(ys[:40, :50], small)

@@ -95,3 +95,15 @@ def test_small_edsr_learns_to_beat_bicubic():
     bicubic = np.stack([cv2.resize(x, (128, 128), interpolation=cv2.INTER_CUBIC) for x in held_x])
     gain = _psnr(model.predict_on_batch(held_x), held_y) - _psnr(bicubic, held_y)
     assert gain > 0.1, f"EDSR gained {gain:.2f} dB over bicubic after 300 steps ({elapsed:.0f} s)"
+
+
+def test_native_model_is_the_identity_until_trained_and_keeps_the_size():
+    from raymouth.models.edsr import build_edsr_native, edsr_native_arch
+
+    model = build_edsr_native(num_blocks=8, num_filters=32)
+    assert model.count_params() == 164_172
+    x = np.random.default_rng(0).random((2, 48, 70, 3)).astype(np.float32)
+    y = model.predict_on_batch(x)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=1e-6)  # zero-initialised tail: output = input
+    assert edsr_native_arch()["name"] == "edsr_native"

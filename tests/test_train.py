@@ -22,6 +22,8 @@ TRAIN_CLIP, VAL_CLIP = "liveportrait_d5", "retalking_face_5"
 def tiny_cfg(*extra: str) -> config.Config:
     """A tiny EDSR, few pairs, small batches: enough to see training happen."""
     return config.load(overrides=[
+        "enhance.chain=square",
+        "enhance.use_autoencoder=true",
         "enhance.edsr.num_blocks=2",
         "enhance.edsr.num_filters=16",
         "enhance.edsr_weights=random",
@@ -209,7 +211,7 @@ def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed
     weights = resumed_run["summary"]["weights_uri"]
     assert Path(weights).is_file() and Path(weights).with_suffix(".json").is_file()
     crops = sample_crops(4)
-    base = ["enhance.sr_backend=bicubic"]
+    base = ["enhance.chain=square", "enhance.use_autoencoder=true", "enhance.sr_backend=bicubic"]
     trained = EnhanceChain(config.load(overrides=[*base, f"enhance.autoencoder_weights={weights}"]))
     untrained = EnhanceChain(config.load(overrides=[*base, "enhance.autoencoder_weights=random"]))
     assert resumed_run["summary"]["sha256"][:12] in trained.model_version
@@ -224,3 +226,54 @@ def test_learning_rate_halves_on_schedule():
     cfg = config.load(overrides=["train.learning_rate=0.001", "train.lr_decay_epochs=2"])
     assert [learning_rate(cfg, e) for e in (1, 2, 3, 5)] == [0.001, 0.001, 0.0005, 0.00025]
     assert learning_rate(config.Config(), 9) == config.Config().train.learning_rate
+
+
+# ---------------------------------------------------------------- the native model
+
+
+def test_native_batches_are_seeded_fresh_patches():
+    from raymouth.train import native_batches
+
+    cfg = config.load(overrides=["train.batch_size=4", "train.patch_px=32"])
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (40 + 7 * i, 60, 3), dtype=np.uint8) for i in range(3)]
+    a, b = native_batches(crops, cfg, seed=5), native_batches(crops, cfg, seed=5)
+    (x1, y1), (x2, y2) = next(a), next(b)
+    assert x1.shape == y1.shape == (4, 32, 32, 3) and x1.dtype == np.float32 and 0 <= x1.min() and x1.max() <= 1
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    x3, _ = next(a)
+    assert not np.array_equal(x1, x3)  # the next step draws new pairs
+    assert not np.array_equal(next(native_batches(crops, cfg, seed=6))[0], x1)
+
+
+def test_clean_crops_keeps_ok_rows_only():
+    from raymouth.train import clean_crops
+
+    out = clean_crops(located_batch(3))
+    assert list(out["key"]) == ["v:0", "v:1", "v:2"] and len(out["crop"]) == 3
+
+
+@pytest.mark.slow
+def test_native_training_writes_a_model_the_chain_loads(ray_local, frames_local, tmp_path):
+    from raymouth.chain import EnhanceChain, sample_crops
+    from raymouth.train import train
+
+    arch = ("enhance.native.num_blocks=2", "enhance.native.num_filters=16")
+    cfg = tiny_cfg(*arch, "train.steps_per_epoch=30", "train.patch_px=32", "train.learning_rate=0.001")
+    summary = train("native", frames_local, str(tmp_path / "runs"), cfg, workers=1, epochs=2, run_id="n")
+    history = summary["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0]["lr"] > history[1]["lr"]  # cosine decay
+    for key in ("val_psnr", "val_psnr_input", "val_psnr_clean"):
+        assert all(np.isfinite(h[key]) for h in history), key
+    weights = Path(summary["weights_uri"])
+    assert weights.name == "edsr_native.keras" and weights.with_suffix(".json").is_file()
+    manifest = json.loads(weights.with_suffix(".json").read_text())
+    assert manifest["arch"]["name"] == "edsr_native" and manifest["metrics"]["data"]["val_videos"] == [VAL_CLIP]
+    chain = EnhanceChain(config.load(overrides=["enhance.chain=native", *arch, f"enhance.native_weights={weights}"]))
+    assert summary["sha256"][:12] in chain.model_version
+    crops = sample_crops(3)
+    out = chain(crops)
+    assert [o.shape for o in out] == [c.shape for c in crops]
+    assert any(not np.array_equal(o, c) for o, c in zip(out, crops))  # trained: no longer the identity
