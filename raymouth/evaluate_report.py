@@ -1,0 +1,290 @@
+"""Summaries and Markdown of `raymouth evaluate`: per clip, mean over clips and the worst clip.
+
+A clip's mouth PSNR is pooled over its frames (``10 log10(255² / mean MSE)``, capped at 100 dB like
+``metrics.psnr``), so one identical (or rejected, hence unchanged) frame cannot lift a clip's mean
+by itself; its gain is the output's pooled PSNR minus the degraded input's. SSIM, sharpness ratio
+and the gate's measures are means over frames. Mean = mean over clips; worst = the minimum over
+clips (every number in the criteria is a lower bound).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from raymouth import degrade, schema
+
+CLEAN = "clean"
+INPUT = "input"
+PSNR_CAP = 100.0
+FLICKER_LIMIT = 1.1  # the gate has no flicker limit; the evaluation's own: at most 10% more than the input's
+STRENGTH_TITLES = {
+    "clean": "clean (no degradation): output PSNR vs the input itself, dB",
+    "mild": "mild (2× area + bicubic + JPEG 75): ΔPSNR vs the degraded input, dB",
+    "lipsync": "lip-sync-like (3× + JPEG 50): ΔPSNR vs the degraded input, dB",
+    "harsh": "harsh (4× + noise σ 3 + JPEG 40): ΔPSNR vs the degraded input, dB",
+}
+SHORT = {"clean": "clean", "mild": "mild", "lipsync": "lip-sync", "harsh": "harsh"}
+
+
+def pooled_psnr(mses: list[float]) -> float:
+    mse = float(np.mean(mses))
+    return PSNR_CAP if mse == 0.0 else float(min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse)))
+
+
+def _mean(values: list[float]) -> float | None:
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def _rejected(rows: list[dict]) -> dict[str, int]:
+    """Counts of every status but ok (``rejected_quality`` and any reason-specific status)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        s = r.get("status", schema.STATUS_OK)
+        if s != schema.STATUS_OK:
+            counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def clip_summary(rows: list[dict], base: list[dict]) -> dict[str, Any]:
+    psnr, psnr_in = pooled_psnr([r["mse"] for r in rows]), pooled_psnr([r["mse"] for r in base])
+    ssim, ssim_in = _mean([r["ssim"] for r in rows]), _mean([r["ssim"] for r in base])
+    rejected = _rejected(rows)
+    return {
+        "frames": len(rows),
+        "psnr": psnr,
+        "psnr_input": psnr_in,
+        "gain": psnr - psnr_in,
+        "psnr_frames_mean": _mean([r["psnr"] for r in rows]),
+        "ssim": ssim,
+        "delta_ssim": ssim - ssim_in,
+        "sharpness_ratio": _mean([r["sharpness_ratio"] for r in rows]),
+        "paste_seam": _mean([r.get("paste_seam") for r in rows]),
+        "colour_shift": _mean([r.get("colour_shift") for r in rows]),
+        "rejected": sum(rejected.values()),
+        "statuses": rejected,
+    }
+
+
+def summarize_strengths(measured: dict[str, dict[str, dict[str, list[dict]]]], names: list[str]) -> dict[str, Any]:
+    """strength -> variant -> per clip, mean and worst clip. ``score`` is the clip's PSNR at
+    ``clean`` and its gain at every other strength."""
+    out: dict[str, Any] = {}
+    for s, by_variant in measured.items():
+        base = by_variant.get(INPUT, {})
+        out[s] = {}
+        for v in names:
+            if v not in by_variant:
+                continue
+            per = {c: clip_summary(rows, base[c]) for c, rows in sorted(by_variant[v].items()) if rows}
+            key = "psnr" if s == CLEAN else "gain"
+            for p in per.values():
+                p["score"] = p[key]
+            worst = min(per, key=lambda c: per[c]["score"]) if per else None
+            out[s][v] = {
+                "score": key,
+                "mean": _mean([p["score"] for p in per.values()]),
+                "worst": {"clip": worst, "value": per[worst]["score"]} if worst else None,
+                "mean_psnr": _mean([p["psnr"] for p in per.values()]),
+                "mean_delta_ssim": _mean([p["delta_ssim"] for p in per.values()]),
+                "rejected": sum(p["rejected"] for p in per.values()),
+                "frames": sum(p["frames"] for p in per.values()),
+                "per_clip": per,
+            }
+    return out
+
+
+def summarize_real(real: dict[str, dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """clip -> variant -> sharpness ratio, its change vs the input, the gate's measures, flicker, rejected."""
+    out: dict[str, Any] = {}
+    for clip, by_variant in real.items():
+        base = _mean([r["sharpness_ratio"] for r in by_variant.get(INPUT, {}).get("rows", [])])
+        out[clip] = {}
+        for v in names:
+            if v not in by_variant:
+                continue
+            rows = by_variant[v]["rows"]
+            ratio = _mean([r["sharpness_ratio"] for r in rows])
+            seams, shifts = [r["paste_seam"] for r in rows if "paste_seam" in r], [r["colour_shift"] for r in rows if "colour_shift" in r]
+            rejected = _rejected(rows)
+            out[clip][v] = {
+                "frames": len(rows),
+                "sharpness_ratio": ratio,
+                "delta_sharpness_ratio": ratio - base if ratio is not None and base is not None else None,
+                "paste_seam": _mean(seams),
+                "paste_seam_max": max(seams) if seams else None,
+                "colour_shift": _mean(shifts),
+                "colour_shift_max": max(shifts) if shifts else None,
+                "flicker_ratio": by_variant[v]["flicker_ratio"],
+                "rejected": sum(rejected.values()),
+                "statuses": rejected,
+            }
+    return out
+
+
+def criteria(report: dict[str, Any], variant: str) -> list[dict[str, Any]]:
+    """The issue's done-when checks, measured on ``variant`` (normally ``default``)."""
+    res, checks = report["results"], []
+
+    def add(what: str, value: float | None, target: float, higher: bool = True) -> None:
+        ok = value is not None and (value >= target if higher else value <= target)
+        checks.append({"check": what, "variant": variant, "value": value, "target": target, "higher_is_better": higher, "pass": bool(ok)})
+
+    def get(s: str, key: str) -> float | None:
+        r = res.get(s, {}).get(variant)
+        if not r:
+            return None
+        return r["mean"] if key == "mean" else (r["worst"] or {}).get("value")
+
+    if CLEAN in res:
+        add("clean: mean mouth PSNR vs input ≥ 45 dB", get(CLEAN, "mean"), 45.0)
+        add("clean: every clip ≥ 42 dB", get(CLEAN, "worst"), 42.0)
+    if "mild" in res:
+        add("mild: no clip loses more than 0.1 dB", get("mild", "worst"), -0.1)
+    if "lipsync" in res:
+        add("lip-sync-like: mean gain ≥ +1.0 dB", get("lipsync", "mean"), 1.0)
+        add("lip-sync-like: every clip ≥ +0.5 dB", get("lipsync", "worst"), 0.5)
+    if "harsh" in res:
+        add("harsh: mean gain ≥ +1.0 dB", get("harsh", "mean"), 1.0)
+    gate = report.get("gate", {})
+    for clip, by_variant in report.get("real", {}).items():
+        r = by_variant.get(variant)
+        if not r:
+            continue
+        add(f"{clip}: sharpness ratio goes up (Δ > 0)", r["delta_sharpness_ratio"], 1e-9)
+        add(f"{clip}: gate paste seam ≤ {gate.get('max_seam')} ΔE (max over frames)", r["paste_seam_max"], gate.get("max_seam", 3.0), higher=False)
+        add(f"{clip}: gate colour shift ≤ {gate.get('max_delta_e')} ΔE (max over frames)", r["colour_shift_max"], gate.get("max_delta_e", 3.0), higher=False)
+        add(f"{clip}: flicker ratio ≤ {FLICKER_LIMIT}", r["flicker_ratio"], FLICKER_LIMIT, higher=False)
+    return checks
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def fmt(value: Any, digits: int = 2, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _rows_of(report: dict[str, Any]) -> list[str]:
+    names = [INPUT, *report["variants"]]
+    return [n for n in names if any(n in report["results"].get(s, {}) for s in report["results"]) or n == INPUT]
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """Variant × strength: mean over clips and the worst clip; rejected frames per strength."""
+    strengths = list(report["results"])
+    if not strengths:
+        return ""
+    head = ["variant"]
+    for s in strengths:
+        what = "PSNR dB" if s == CLEAN else "ΔPSNR dB"
+        head += [f"{SHORT.get(s, s)} {what} mean", f"{SHORT.get(s, s)} worst clip"]
+    head += ["ΔSSIM " + SHORT.get(strengths[-1], strengths[-1]), "rejected (" + " / ".join(SHORT.get(s, s) for s in strengths) + ")"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in _rows_of(report):
+        cells = [v]
+        for s in strengths:
+            r = report["results"][s].get(v)
+            signed = s != CLEAN
+            cells += [fmt(r["mean"], 2, signed), fmt((r["worst"] or {}).get("value"), 2, signed)] if r else ["–", "–"]
+        last = report["results"][strengths[-1]].get(v)
+        cells.append(fmt(last["mean_delta_ssim"], 4, True) if last else "–")
+        cells.append(" / ".join(str(report["results"][s][v]["rejected"]) if v in report["results"][s] else "–" for s in strengths))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def strength_table(report: dict[str, Any], s: str) -> str:
+    """One strength: variant × clip, with the mean and the worst clip; the input row shows its
+    absolute PSNR (for scale)."""
+    res = report["results"][s]
+    clips = sorted({c for r in res.values() for c in r["per_clip"]})
+    head = ["variant", *clips, "mean", "worst clip", "ΔSSIM", "rejected"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in _rows_of(report):
+        r = res.get(v)
+        if not r:
+            continue
+        if v == INPUT and s != CLEAN:
+            vals = [r["per_clip"].get(c, {}).get("psnr") for c in clips]
+            cells = ["input (its PSNR dB)", *(fmt(x) for x in vals), fmt(_mean_of(vals)), fmt(min((x for x in vals if x is not None), default=None)), "–", "–"]
+        else:
+            signed = s != CLEAN
+            w = r["worst"] or {}
+            cells = [v, *(fmt(r["per_clip"].get(c, {}).get("score"), 2, signed) for c in clips), fmt(r["mean"], 2, signed), f"{fmt(w.get('value'), 2, signed)} ({w.get('clip')})", fmt(r["mean_delta_ssim"], 4, True), str(r["rejected"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def real_table(report: dict[str, Any]) -> str:
+    head = ["clip", "variant", "sharpness ratio", "Δ vs input", "gate: paste seam ΔE mean / max", "gate: colour shift ΔE mean / max", "flicker ratio", "rejected"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for clip, by_variant in report["real"].items():
+        for v, r in by_variant.items():
+            seam = f"{fmt(r['paste_seam'])} / {fmt(r['paste_seam_max'])}" if r["paste_seam"] is not None else "–"
+            shift = f"{fmt(r['colour_shift'])} / {fmt(r['colour_shift_max'])}" if r["colour_shift"] is not None else "–"
+            delta = fmt(r["delta_sharpness_ratio"], 2, True) if v != INPUT else "–"
+            lines.append(f"| {clip} | {v} | {fmt(r['sharpness_ratio'])} | {delta} | {seam} | {shift} | {fmt(r['flicker_ratio'])} | {r['rejected']} |")
+    return "\n".join(lines)
+
+
+def criteria_list(report: dict[str, Any]) -> str:
+    lines = []
+    for c in report["criteria"]:
+        signed = "ΔPSNR" in c["check"] or "gain" in c["check"] or "loses" in c["check"] or "Δ >" in c["check"]
+        lines.append(f"- {'PASS' if c['pass'] else 'FAIL'}: {c['check']} — measured {fmt(c['value'], 2, signed)} (`{c['variant']}`)")
+    return "\n".join(lines)
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """evaluation.md: what was measured, the tables (ready to paste), the criteria, the sheets."""
+    clips = ", ".join(f"`{c}` ({v['frames']} frames, located {v['located'].get('ok', 0)})" for c, v in report["clips"].items()) or "none"
+    real = ", ".join(f"`{c}` ({v['frames']} frames, located {v['located'].get('ok', 0)})" for c, v in report["real_clips"].items()) or "none"
+    strengths = "; ".join(f"{s}: {spec[0]:g}× area down + bicubic up, noise σ {spec[1]:g}, JPEG {spec[2] or '–'}" for s, spec in report["strengths"].items())
+    versions = "\n".join(f"- `{n}`: {v['model_version'] or '–'}; overrides `{' '.join(v['overrides']) or '(none)'}`; {fmt(v['seconds'], 1)} s" + (f" — **not run**: {v['error']}" if v["error"] else "") for n, v in report["variants"].items())
+    parts = [
+        "# raymouth evaluation",
+        f"Clean clips ({report['frames']} evenly spaced frames each): {clips}.\n"
+        f"Real lip-sync clips (first {report['real_frames']} frames, no reference): {real}.\n"
+        f"Strengths (whole frame, `degrade.fixed`, seed {report['seed']}): {strengths}.",
+        "The mouth is located once on the clean frame; every variant runs the job's stage code on the degraded frame "
+        "(the clean frame's box → `EnhanceStage` → `Composite`, do-no-harm gate included) and what the job writes is scored "
+        "on the mouth box against the clean frame. A clip's PSNR is pooled over its frames (10·log10(255²/mean MSE), capped "
+        "at 100 dB); gain = output − degraded input; mean over clips; worst = the lowest clip.",
+        "## Mouth PSNR at fixed strengths (mean over clips and worst clip)",
+        summary_table(report),
+    ]
+    for s in report["results"]:
+        parts += [f"### {STRENGTH_TITLES.get(s, s)}", strength_table(report, s)]
+    if report["real"]:
+        parts += [
+            "## Real lip-sync output (no reference)",
+            "Sharpness ratio: mouth / upper face (`metrics.sharpness_ratio`, Laplacian variance), mean over frames; "
+            "gate measures are the do-no-harm gate's own (limits: paste seam "
+            f"{report['gate'].get('max_seam')} ΔE, colour shift {report['gate'].get('max_delta_e')} ΔE); flicker ratio: mean-luma "
+            "flicker of the mouth at one fixed box, output's / input's (1 = none added).",
+            real_table(report),
+        ]
+    if report["criteria"]:
+        parts += ["## Done-when checks", criteria_list(report)]
+    zoom = report["files"].get("zoom")
+    sheets = ", ".join(f"`{p.rsplit('/', 1)[-1]}`" for p in report["files"]["sheets"])
+    parts += [
+        "## Variants", versions,
+        f"Contact sheets (mouth box zoomed {zoom}× nearest-neighbour; columns: clean / input / variants): {sheets or 'none'}.",
+        f"Time: {report['seconds']} s.",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+STRENGTHS = tuple(degrade.STRENGTHS)
