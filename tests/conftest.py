@@ -188,4 +188,5 @@ def small_model_overrides(tmp_path_factory) -> list[str]:
         "gate.max_seam=1000",
         "gate.max_delta_e=1000",
         "gate.max_sharpness_ratio=1000",
+        "gate.min_detail_ratio=0",
     ]
