@@ -137,7 +137,7 @@ def bench(cfg: Config, frames: int = 200, stage: str = "all") -> str:
             bound = min(cpu_bound, gpus / costs["enhance (models)"])  # GPU cost measured here is a CPU stand-in
     rows = [f"| {name} | {cost:.4f} |" for name, cost in costs.items()]
     lines = [
-        f"frames: {frames} (built-in sample, {cfg.enhance.sr_backend} ×{cfg.enhance.edsr.scale}, "
+        f"frames: {frames} (built-in sample, {_chain_name(cfg)}, "
         f"autoencoder {'on' if cfg.enhance.use_autoencoder else 'off'}); cluster: {cores:g} CPUs, {gpus:g} GPUs",
         "",
         "| stage | core-seconds per frame |",
@@ -155,3 +155,10 @@ def bench(cfg: Config, frames: int = 200, stage: str = "all") -> str:
         f"| peak memory (PSS), pipeline: driver + Ray workers | {pipe_mem.peak / 2**20:.0f} MiB (summed RSS {pipe_mem.peak_rss / 2**20:.0f} MiB) |",
     ]
     return "\n".join(lines)
+
+
+def _chain_name(cfg: Config) -> str:
+    enh = cfg.enhance
+    if enh.chain == "native":
+        return f"native {enh.native.num_blocks}x{enh.native.num_filters}, sharpen {enh.sharpen.amount:g}"
+    return f"square {enh.sr_input_px}², {enh.sr_backend} ×{enh.edsr.scale}, sharpen {enh.sharpen.amount:g}"

@@ -14,11 +14,14 @@ from raymouth.config import Config, from_dict
 
 
 def variant_configs(models_dir: Path, threads: int = 0) -> dict[str, Config]:
-    """Named configs: each SR backend alone, EDSR baseline and small, and EDSR-small + AE."""
-    base = {"tf_intra_op_threads": threads, "tf_inter_op_threads": min(threads, 2), "edsr_weights": RANDOM,
-            "autoencoder_weights": RANDOM, "use_autoencoder": False}
+    """Named configs: the native chain (alone, + AE), each first-version (square) SR backend alone,
+    EDSR baseline and small, and EDSR-small + AE."""
+    base = {"chain": "square", "tf_intra_op_threads": threads, "tf_inter_op_threads": min(threads, 2), "edsr_weights": RANDOM,
+            "autoencoder_weights": RANDOM, "native_weights": RANDOM, "use_autoencoder": False}
     small = {"num_blocks": 8, "num_filters": 32}
     variants = {
+        "native_8x32": {"chain": "native"},
+        "native_8x32 + AE": {"chain": "native", "use_autoencoder": True},
         "bicubic": {"sr_backend": "bicubic"},
         "fsrcnn_x2": {"sr_backend": "fsrcnn", "pb_path": str(models_dir / "FSRCNN_x2.pb")},
         "lapsrn_x2": {"sr_backend": "lapsrn", "pb_path": str(models_dir / "LapSRN_x2.pb")},
