@@ -1,7 +1,8 @@
 """The ``raymouth`` command line: parses arguments, loads config, calls one function, prints a summary.
 
-Every user error (bad argument, unreachable storage, bad config) ends as one line on stderr and
-exit status 2, before any cluster work.
+Every user error (any ``errors.UserError``: bad argument, unreachable storage, bad config, a bad
+input file) ends as one line on stderr and exit status 2, before any cluster work where it can be
+found before. ``--verbose`` shows every worker's and library's output.
 """
 from __future__ import annotations
 
@@ -11,11 +12,26 @@ import sys
 from pathlib import Path
 
 from raymouth import config as config_mod
+from raymouth.cluster import VERBOSE_ENV
+from raymouth.errors import user_error_in
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config file (see `raymouth config`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
+    p.add_argument("--verbose", action="store_true", help="show every worker's and library's output (TensorFlow, MediaPipe, Ray)")
+
+
+def _common_once(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``_common`` for a sub-parser made elsewhere, adding only the options it lacks."""
+    have = {opt for action in p._actions for opt in action.option_strings}
+    if "--config" not in have:
+        p.add_argument("--config", help="YAML config file (see `raymouth config`)")
+    if "--set" not in have:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one setting (repeatable)")
+    if "--verbose" not in have:
+        p.add_argument("--verbose", action="store_true", help="show every worker's and library's output (TensorFlow, MediaPipe, Ray)")
+    return p
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,9 +70,9 @@ def parser() -> argparse.ArgumentParser:
     from raymouth.evaluate import add_evaluate_parser, add_reference_parser
     from raymouth.train import add_train_parser
 
-    add_train_parser(sub)
-    _common(add_evaluate_parser(sub))
-    _common(add_reference_parser(sub))
+    _common_once(add_train_parser(sub))
+    _common_once(add_evaluate_parser(sub))
+    _common_once(add_reference_parser(sub))
 
     p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
     _common(p)
@@ -65,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ[VERBOSE_ENV] = "1"  # read by cluster.ensure_ray
     try:
         cfg = config_mod.load(args.config, args.overrides)
         return COMMANDS[args.command](args, cfg) or 0
@@ -72,15 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         print("raymouth: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - user errors become one line; others keep their traceback
-        if _is_user_error(exc):
-            print(f"raymouth: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+        user = user_error_in(exc)  # itself, or the cause of a Ray task/actor error
+        if user is None:
+            raise
+        print(f"raymouth: error: {_one_line(user)}", file=sys.stderr)
+        return 2
 
 
-def _is_user_error(exc: BaseException) -> bool:
-    names = {"ConfigError", "StorageError", "PipelineError", "ClusterError", "VideoError", "WeightsError", "LandmarkerError", "IngestError", "SchemaError", "TrainError", "EvaluateError"}
-    return type(exc).__name__ in names
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def cmd_config(args, cfg) -> int:
@@ -149,7 +167,7 @@ def cmd_demo(args, cfg) -> int:
     print(f"raymouth demo: working in {work}")
     frames_uri = make_sample_dataset(work, cfg)
     summary = run(frames_uri, str(work / "enhanced"), "demo", cfg)
-    outputs = export(summary["output"], str(work / "export"), column="enhanced", contact_sheet=6, cfg=cfg, videos_uri=frames_uri)
+    outputs = export(summary["output"], str(work / "export"), column=None, contact_sheet=6, cfg=cfg, videos_uri=frames_uri)
     print("raymouth demo: done. Look at:")
     for p in outputs:
         print(f"  {p}")

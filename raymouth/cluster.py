@@ -12,16 +12,37 @@ class ClusterError(UserError, RuntimeError):
     """The cluster cannot run the job as configured; the message is one line for the user."""
 
 
+VERBOSE_ENV = "RAYMOUTH_VERBOSE"  # "1": show every worker's output and Ray's own logs (`--verbose`)
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
 def ensure_ray(cfg: Config | None = None) -> None:
-    """Join the cluster named by RAY_ADDRESS (or the job's own); start a local one otherwise."""
+    """Join the cluster named by RAY_ADDRESS (or the job's own); start a local one otherwise.
+
+    By default the console stays clean: workers' output (TensorFlow, MediaPipe and absl start-up
+    lines) stays in Ray's log files instead of being copied to the driver, Ray logs only errors,
+    and Ray Data draws one progress bar per stage in a terminal and nothing otherwise (the
+    pipeline prints a short progress line instead). ``RAYMOUTH_VERBOSE=1`` (``--verbose``) shows
+    everything. Errors raised in workers still reach the driver as exceptions.
+    """
+    import logging
+    import sys
+
     import ray
 
     if ray.is_initialized():
         return
+    loud = verbose()
     address = os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, log_to_driver=True, configure_logging=True, logging_level="WARNING")
+    ray.init(address=address, log_to_driver=loud, configure_logging=True, logging_level="INFO" if loud else "ERROR")
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = True
+    ctx.enable_progress_bars = loud or sys.stdout.isatty()
+    ctx.enable_operator_progress_bars = True
+    if not loud:
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

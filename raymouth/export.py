@@ -303,7 +303,7 @@ def _export_video(
 def export(
     uri: str,
     out_dir: str,
-    column: str = "image",
+    column: str | None = None,
     contact_sheet: int = 0,
     cfg: Config | None = None,
     videos_uri: str | None = None,
@@ -311,7 +311,8 @@ def export(
 ) -> list[str]:
     """Write ``<out_dir>/<video_id>.mp4`` for every video in the dataset at ``uri``.
 
-    ``column``: ``image`` (the input frames) or ``enhanced``. ``contact_sheet=N`` also writes
+    ``column``: ``image`` (the input frames), ``enhanced``, or None (default): ``enhanced`` when
+    the dataset has it (an enhance run), else ``image``. ``contact_sheet=N`` also writes
     ``<video_id>_sheet.png`` with N evenly spaced frames, before/after and zoomed mouths
     (``mouth_box`` when present, else the lower-middle third). fps and audio come from the
     videos table (``uri``'s own, or ``videos_uri`` for an enhance run), else fps from the frames.
@@ -319,7 +320,7 @@ def export(
     when complete. Returns the written paths/URIs.
     """
     cfg = cfg or Config()
-    if column not in ("image", "enhanced"):
+    if column not in (None, "image", "enhanced"):
         raise ExportError(f"column must be 'image' or 'enhanced', got {column!r}")
     try:
         loc = storage.check_readable(uri, cfg.storage)
@@ -333,6 +334,8 @@ def export(
         raise ExportError(f"{frames_loc.uri}: no Parquet files")
     with frames_loc.fs.open_input_file(groups[0][0]) as f:
         schema = pq.read_schema(f)
+    if column is None:
+        column = "enhanced" if "enhanced" in schema.names else "image"
     if column not in schema.names:
         raise ExportError(f"{frames_loc.uri}: has no '{column}' column (columns: {', '.join(schema.names)})")
     has_box = "mouth_box" in schema.names

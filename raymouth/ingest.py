@@ -117,10 +117,20 @@ def validate_sources(sources: list[str], cfg: Config) -> list[Source]:
 # ---------------------------------------------------------------- one video
 
 
-def _frames_of(src: Source) -> Iterator[video.Frame]:
+def _frames_of(src: Source, fmt: str, quality: int, unreadable: list[str]) -> Iterator[tuple[int, float, int, int, bytes]]:
+    """``(index, timestamp, width, height, encoded image)`` per frame. An image of a folder that
+    cannot be decoded keeps its own bytes (enhance passes it through as ``decode_error``): every
+    frame stays a row. Its path is appended to ``unreadable``."""
     if src.kind == "images":
-        return video.iter_image_folder(src.path, src.info.fps)
-    return video.iter_frames(src.path)
+        for index, t, rgb, data, path in video.iter_image_files(src.path, src.info.fps):
+            if rgb is None:
+                unreadable.append(str(path))
+                yield index, t, src.info.width, src.info.height, data[0]
+            else:
+                yield index, t, rgb.shape[1], rgb.shape[0], codec.encode(rgb, fmt, quality)
+        return
+    for index, t, rgb in video.iter_frames(src.path):
+        yield index, t, rgb.shape[1], rgb.shape[0], codec.encode(rgb, fmt, quality)
 
 
 class _PartWriter:
@@ -208,15 +218,16 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
     fmt, quality = cfg.ingest.image_format, cfg.ingest.jpeg_quality
     writer = _PartWriter(folder, cfg.ingest.rows_per_file, cfg.ingest.rows_per_group)
     count = 0
+    unreadable: list[str] = []
     try:
-        for index, t, rgb in _frames_of(src):
+        for index, t, width, height, image in _frames_of(src, fmt, quality, unreadable):
             writer.add({
                 "video_id": src.video_id,
                 "frame_index": index,
                 "fps": src.info.fps,
-                "width": rgb.shape[1],
-                "height": rgb.shape[0],
-                "image": codec.encode(rgb, fmt, quality),
+                "width": width,
+                "height": height,
+                "image": image,
                 "timestamp": t,
                 "source_path": src.path,
             })
@@ -227,7 +238,7 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
     except BaseException:
         _discard(writer, folder)
         raise
-    return {"video_id": src.video_id, "frames": count, "seconds": time.perf_counter() - start}
+    return {"video_id": src.video_id, "frames": count, "seconds": time.perf_counter() - start, "unreadable": unreadable}
 
 
 def _discard(writer: _PartWriter, folder: storage.Location) -> None:
@@ -300,7 +311,9 @@ def ingest(sources: list[str], out_uri: str, cfg: Config | None = None, use_ray:
 
 
 def _report(n: int, total: int, result: dict) -> None:
-    print(f"[{n}/{total}] {result['video_id']}: {result['frames']} frames in {result['seconds']:.1f} s", flush=True)
+    bad = result.get("unreadable") or []
+    note = f"; {len(bad)} unreadable image(s) kept as they are, enhance marks them decode_error (first: {bad[0]})" if bad else ""
+    print(f"[{n}/{total}] {result['video_id']}: {result['frames']} frames in {result['seconds']:.1f} s{note}", flush=True)
 
 
 def _run_local(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):

@@ -7,14 +7,17 @@ Resume: a re-run with the same run id skips finished units and redoes partly wri
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from raymouth import config as config_mod
 from raymouth import schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
@@ -33,6 +36,7 @@ class RunPlan:
     run_id: str
     all_units: list[units.Unit]
     todo: list[units.Unit]
+    claimed_now: bool = False  # this invocation wrote run.json (a new run)
 
 
 def new_run_id() -> str:
@@ -41,35 +45,80 @@ def new_run_id() -> str:
 
 def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config) -> RunPlan:
     """Every check that can fail fast, before Ray starts: storage, schema, run identity, resume state."""
+    check_models(cfg)
     in_loc = storage.check_readable(in_uri, cfg.storage)
     out_loc = storage.check_writable(out_uri, cfg.storage)
-    all_units = units.plan(in_loc, cfg.pipeline.rows_per_unit)
+    try:  # every input file's footer and schema, so a bad file is named before any cluster work
+        all_units = units.plan(in_loc, cfg.pipeline.rows_per_unit, check_schema=schema.validate_frames)
+    except units.InputError as exc:
+        raise PipelineError(str(exc)) from None
     if not all_units:
         raise PipelineError(f"{in_uri}: no Parquet frames found (run `raymouth ingest` first?)")
-    with in_loc.fs.open_input_file(all_units[0].path) as f:
-        schema.validate_frames(pq.ParquetFile(f).schema_arrow)
     run_loc = out_loc.join(run_id)
-    _claim_run(run_loc, in_loc.uri, cfg)
+    claimed_now = _claim_run(run_loc, in_loc.uri, cfg)
     done, partial = units.finished(run_loc, all_units)
-    for path in partial:  # half-written units are redone whole, never appended to
+    for path in partial + units.leftovers(run_loc):  # half-written units are redone whole, never appended to
         run_loc.fs.delete_file(path)
     todo = [u for u in all_units if u.unit_id not in done]
-    return RunPlan(in_loc, run_loc, run_id, all_units, todo)
+    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now)
 
 
-def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> None:
-    """Record the run's input and settings; refuse to continue a run id with other settings."""
+def check_models(cfg: Config) -> None:
+    """The weights and graph files the chain will load exist (checked here, not in an actor)."""
+    from raymouth import chain
+
+    enh = cfg.enhance
+    needed: list[tuple[str, str, str]] = []  # (config key, value, packaged default file name)
+    if enh.chain == "native":
+        needed.append(("enhance.native_weights", enh.native_weights, "edsr_native.keras"))
+    elif enh.sr_backend == "edsr":
+        needed.append(("enhance.edsr_weights", enh.edsr_weights, f"edsr_x{enh.edsr.scale}.keras"))
+    elif enh.sr_backend in chain.FROZEN_BACKENDS:
+        needed.append(("enhance.pb_path", enh.pb_path, ""))
+    if enh.use_autoencoder:
+        needed.append(("enhance.autoencoder_weights", enh.autoencoder_weights, "autoencoder.keras"))
+    for key, value, default in needed:
+        if value == chain.RANDOM:
+            continue
+        path = Path(value).expanduser() if value else chain.WEIGHTS_DIR / default
+        if not path.is_file():
+            if value:
+                raise PipelineError(f"{key}: no such file {path}")
+            raise PipelineError(
+                f"default weights {path.name} are not installed in {chain.WEIGHTS_DIR}; "
+                f"set {key} to a .keras file (or '{chain.RANDOM}' for untrained weights)"
+            )
+
+
+def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> bool:
+    """Record the run's input and settings; refuse to continue a run id with other input or with
+    other output-deciding settings (``config.EXECUTION_KEYS`` may change). True when new."""
     marker = run_loc.join("run.json")
-    mine = {"input": in_uri, "config_hash": cfg.hash()}
     if storage.exists(marker):
         theirs = json.loads(storage.read_bytes(marker))
-        if {k: theirs.get(k) for k in mine} != mine:
+        if theirs.get("input") != in_uri:
             raise PipelineError(
-                f"run {run_loc.uri} was started with input {theirs.get('input')} and config "
-                f"{theirs.get('config_hash')}; use another --run-id for input {in_uri} / config {mine['config_hash']}"
+                f"run {run_loc.uri} was started with input {theirs.get('input')}, not {in_uri}; use another --run-id"
             )
-        return
-    storage.write_bytes(marker, json.dumps({**mine, "config": _public_config(cfg)}, indent=2).encode())
+        if "config" in theirs:
+            diff = config_mod.identity_diff(config_mod.identity_of(theirs["config"]), cfg.identity())
+        else:  # a run.json without the settings themselves: only the hashes can be compared
+            diff = [] if theirs.get("config_hash") == cfg.hash() else [("config_hash", theirs.get("config_hash"), cfg.hash())]
+        if diff:
+            shown = "; ".join(f"{k}: {_show(a)} -> {_show(b)}" for k, a, b in diff[:5])
+            more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
+            raise PipelineError(
+                f"run {run_loc.uri} was started with other output settings ({shown}{more}); "
+                "use those settings to resume it, or another --run-id"
+            )
+        return False
+    record = {"input": in_uri, "config_hash": cfg.hash(), "config": _public_config(cfg)}
+    storage.write_bytes(marker, json.dumps(record, indent=2).encode())
+    return True
+
+
+def _show(value) -> str:
+    return "(not set)" if value is None else json.dumps(value)
 
 
 def _public_config(cfg: Config) -> dict:
@@ -119,27 +168,77 @@ def build(plan: RunPlan, cfg: Config):
     return ds
 
 
+PROGRESS_EVERY_S = 5.0  # a progress line this often when the console is not a terminal
+
+
 def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -> dict:
     """Enhance a frames dataset into ``out_uri/<run_id>/``; returns (and writes) the run summary."""
     run_id = run_id or new_run_id()
     plan = prepare(in_uri, out_uri, run_id, cfg)
-    log(f"raymouth enhance: run {run_id}: {len(plan.all_units)} units, {len(plan.todo)} to do, output {plan.run_loc.uri}")
+    todo_rows = sum(u.rows for u in plan.todo)
+    log(f"raymouth enhance: run {run_id}: {len(plan.all_units)} units, {len(plan.todo)} to do ({todo_rows} rows), output {plan.run_loc.uri}")
     started = time.time()
     rows_done, first_output_s = 0, None
     if plan.todo:
-        ensure_ray(cfg)
-        for batch in build(plan, cfg).iter_batches(batch_size=None, batch_format="numpy"):
-            rows_done += len(batch["status"])
-            first_output_s = first_output_s if first_output_s is not None else time.time() - started
+        try:
+            ensure_ray(cfg)
+            last_line = time.time()
+            lines = not sys.stdout.isatty()  # a terminal shows Ray Data's progress bars instead
+            for batch in build(plan, cfg).iter_batches(batch_size=None, batch_format="numpy"):
+                rows_done += len(batch["status"])
+                first_output_s = first_output_s if first_output_s is not None else time.time() - started
+                if lines and time.time() - last_line >= PROGRESS_EVERY_S:
+                    last_line = time.time()
+                    log(f"raymouth enhance: {rows_done}/{todo_rows} rows ({rows_done / max(todo_rows, 1):.0%}), {rows_done / (last_line - started):.1f} frames/s")
+        except BaseException:
+            _unclaim_if_untouched(plan)
+            raise
     wall = time.time() - started
     done, partial = units.finished(plan.run_loc, plan.all_units)
     if len(done) != len(plan.all_units) or partial:
         raise PipelineError(f"run {run_id}: {len(plan.all_units) - len(done)} units incomplete after the run; re-run to resume")
     summary = summarize(plan, rows_done, wall, cfg)
-    summary["first_output_s"] = round(first_output_s, 2) if first_output_s is not None else None  # start-up
+    _accumulate(summary, _previous_summary(plan.run_loc), rows_done, wall, first_output_s)
     storage.write_bytes(plan.run_loc.join("summary.json"), json.dumps(summary, indent=2).encode())
     log(format_summary(summary))
     return summary
+
+
+def _unclaim_if_untouched(plan: RunPlan) -> None:
+    """A new run that failed before writing a single output file leaves nothing behind, so the
+    corrected command can use the same run id."""
+    if not plan.claimed_now:
+        return
+    try:
+        if not any(storage.list_files(plan.run_loc.join(t)) for t in ("frames", "metrics")):
+            plan.run_loc.fs.delete_file(plan.run_loc.join("run.json").path)
+    except Exception:  # noqa: BLE001 - the run's own error is the one to report
+        pass
+
+
+def _previous_summary(run_loc: storage.Location) -> dict:
+    marker = run_loc.join("summary.json")
+    try:
+        return json.loads(storage.read_bytes(marker)) if storage.exists(marker) else {}
+    except (ValueError, OSError):
+        return {}
+
+
+def _accumulate(summary: dict, previous: dict, rows_now: int, wall_now: float, first_output_s: float | None) -> None:
+    """The run's throughput over every invocation that finished, this one added (a no-op re-run
+    of a finished run keeps the figures)."""
+    rows = previous.get("rows_processed", previous.get("rows_this_invocation", 0)) + rows_now
+    seconds = previous.get("processing_s", previous.get("wall_s", 0.0)) + (wall_now if rows_now else 0.0)
+    summary["invocations"] = previous.get("invocations", 1 if previous else 0) + 1
+    summary["rows_processed"] = rows  # by the invocations that finished (an interrupted one writes no summary)
+    summary["processing_s"] = round(seconds, 2)
+    summary["wall_s"] = round(seconds, 2)
+    summary["frames_per_s"] = round(rows / seconds, 2) if seconds > 0 and rows else 0.0
+    summary["wall_s_this_invocation"] = round(wall_now, 2)
+    if first_output_s is not None:  # start-up: cluster connect to the first written row
+        summary["first_output_s"] = round(first_output_s, 2)
+    else:
+        summary["first_output_s"] = previous.get("first_output_s")
 
 
 def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> dict:
@@ -186,6 +285,7 @@ def format_summary(s: dict) -> str:
     quality = ", ".join(f"{k} {means[k]:.3g}" for k in ("sharpness_ratio_in", "sharpness_ratio_out", "seam", "delta_e", "psnr_in", "psnr_out") if k in means)
     return (
         f"raymouth enhance: {s['rows']} rows ({statuses}); {s['rows_this_invocation']} processed now in "
+        f"{s.get('wall_s_this_invocation', s['wall_s'])} s; run: {s.get('rows_processed', s['rows'])} rows in "
         f"{s['wall_s']} s = {s['frames_per_s']} frames/s\n  quality means: {quality}\n  models: "
         f"{', '.join(s['model_versions']) or '-'}; config {s['config_hash']}; output {s['output']}"
     )

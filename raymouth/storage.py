@@ -177,10 +177,17 @@ def write_bytes(loc: Location, data: bytes) -> None:
         with loc.fs.open_output_stream(loc.path) as out:
             out.write(data)
         return
-    tmp = f"{loc.path}.tmp-{uuid.uuid4().hex}"
+    tmp = temp_path(loc.path)
     with loc.fs.open_output_stream(tmp) as out:
         out.write(data)
     loc.fs.move(tmp, loc.path)
+
+
+def temp_path(path: str) -> str:
+    """Where to write ``path`` before renaming it into place: beside it, under a hidden name
+    (``.name.tmp-<random>``), which pyarrow and Ray Data readers of the folder skip."""
+    parent, name = posixpath.split(path)
+    return posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex}")
 
 
 def list_files(loc: Location, suffix: str = "") -> list[str]:

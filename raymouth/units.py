@@ -15,6 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymouth import storage
+from raymouth.errors import UserError, one_line
+
+
+class InputError(UserError, RuntimeError):
+    """An input Parquet file cannot be read or is not a frames table; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,25 @@ def input_files(loc: storage.Location) -> list[str]:
     return [f for f in storage.list_files(loc, ".parquet") if "/_" not in f and "/." not in f]
 
 
-def plan(loc: storage.Location, rows_per_unit: int) -> list[Unit]:
-    """Split the input into units from the Parquet footers only (no image bytes are read)."""
+def plan(loc: storage.Location, rows_per_unit: int, check_schema=None) -> list[Unit]:
+    """Split the input into units from the Parquet footers only (no image bytes are read).
+
+    Every file's footer is read, so a truncated or foreign file is named here (``InputError``),
+    and ``check_schema(arrow_schema)`` (raising ``ValueError``) is applied to every file's schema.
+    """
     units: list[Unit] = []
     for path in input_files(loc):
-        with loc.fs.open_input_file(path) as f:
-            meta = pq.ParquetFile(f).metadata
+        try:
+            with loc.fs.open_input_file(path) as f:
+                pf = pq.ParquetFile(f)
+                meta, arrow_schema = pf.metadata, pf.schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{_shown(loc, path)}: not a readable Parquet file ({one_line(exc)})") from None
+        if check_schema is not None:
+            try:
+                check_schema(arrow_schema)
+            except ValueError as exc:
+                raise InputError(f"{_shown(loc, path)}: {one_line(exc)}") from None
         group: list[int] = []
         rows = 0
         for g in range(meta.num_row_groups):
@@ -69,6 +87,11 @@ def plan(loc: storage.Location, rows_per_unit: int) -> list[Unit]:
         if group:
             units.append(_unit(path, group, rows))
     return units
+
+
+def _shown(loc: storage.Location, path: str) -> str:
+    """A file inside a location as the user would write it (s3://... for S3)."""
+    return f"s3://{path}" if loc.is_s3 else path
 
 
 def _unit(path: str, groups: list[int], rows: int) -> Unit:
@@ -95,21 +118,40 @@ def finished(out: storage.Location, units: list[Unit]) -> tuple[set[str], list[s
     """Units whose output rows are all written, and the files of partly written units.
 
     Counts come from the Parquet footers of ``frames/`` and ``metrics/``; a unit is finished
-    only when both hold exactly its row count.
+    only when both hold exactly its row count. A file whose footer cannot be read (torn by a
+    crash mid-write) makes its unit unfinished: it is redone.
     """
     expected = {u.unit_id: u.rows for u in units}
     counts: dict[str, dict[str, int]] = {"frames": {}, "metrics": {}}
     files_by_unit: dict[str, list[str]] = {}
+    torn: set[str] = set()
     for table in counts:
         for path in storage.list_files(out.join(table), ".parquet"):
             uid = unit_of(path)
             files_by_unit.setdefault(uid, []).append(path)
-            with out.fs.open_input_file(path) as f:
-                counts[table][uid] = counts[table].get(uid, 0) + pq.ParquetFile(f).metadata.num_rows
+            try:
+                with out.fs.open_input_file(path) as f:
+                    rows = pq.ParquetFile(f).metadata.num_rows
+            except (pa.ArrowException, OSError):
+                torn.add(uid)
+                continue
+            counts[table][uid] = counts[table].get(uid, 0) + rows
     done = {
         uid
         for uid, n in expected.items()
-        if counts["frames"].get(uid) == n and counts["metrics"].get(uid) == n
+        if uid not in torn and counts["frames"].get(uid) == n and counts["metrics"].get(uid) == n
     }
     partial = [p for uid, paths in files_by_unit.items() if uid not in done for p in paths]
     return done, partial
+
+
+def leftovers(out: storage.Location) -> list[str]:
+    """Files in ``frames/`` and ``metrics/`` that are not finished output (temporary files an
+    interrupted write left); a resume deletes them so that plain Parquet readers never meet them."""
+    found = []
+    for table in ("frames", "metrics"):
+        for path in storage.list_files(out.join(table)):
+            name = posixpath.basename(path)
+            if not name.endswith(".parquet") or name.startswith((".", "_")):
+                found.append(path)
+    return found

@@ -197,9 +197,14 @@ def probe_image_folder(folder: str | Path, fps: float) -> VideoInfo:
     files = image_files(p)
     if not files:
         raise VideoError(f"{p}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
-    rgb, status = codec.decode(files[0].read_bytes())
-    if rgb is None:
-        raise VideoError(f"{files[0]}: not a readable image ({status})")
+    first_problem = None
+    for f in files:  # the first readable image gives the size; unreadable ones become decode_error rows
+        rgb, status = codec.decode(f.read_bytes())
+        if rgb is not None:
+            break
+        first_problem = first_problem or f"{f}: not a readable image ({status})"
+    else:
+        raise VideoError(f"{p}: none of its {len(files)} images is readable ({first_problem})")
     h, w = rgb.shape[:2]
     return VideoInfo(str(p), float(fps), len(files), w, h, len(files) / fps, False)
 
@@ -207,20 +212,36 @@ def probe_image_folder(folder: str | Path, fps: float) -> VideoInfo:
 def iter_image_folder(folder: str | Path, fps: float = 25.0) -> Iterator[Frame]:
     """Decode a folder of images as the frames of one video (natural name order, timestamps i/fps).
 
-    Every image must have the first one's size: a video cannot change size half way.
+    Every image must be readable and have the first one's size: a video cannot change size half
+    way. (``iter_image_files`` lets unreadable images through instead.)
+    """
+    for index, t, rgb, data, path in iter_image_files(folder, fps):
+        if rgb is None:
+            raise VideoError(f"{path}: not a readable image ({data[1]})")
+        yield index, t, rgb
+
+
+def iter_image_files(folder: str | Path, fps: float = 25.0) -> Iterator[tuple[int, float, np.ndarray | None, object, Path]]:
+    """``(index, timestamp, rgb, data, path)`` for every image of a folder, in natural name order.
+
+    A readable image has ``rgb`` (``data`` is None); an unreadable one has ``rgb`` None and
+    ``data`` = (its file bytes, the decode status), so ingest can keep it as a frame that enhance
+    passes through as ``decode_error``. Readable images must all have the first one's size.
     """
     from raymouth import codec
 
     size = None
     for index, f in enumerate(image_files(folder)):
-        rgb, status = codec.decode(f.read_bytes())
+        raw = f.read_bytes()
+        rgb, status = codec.decode(raw)
         if rgb is None:
-            raise VideoError(f"{f}: not a readable image ({status})")
+            yield index, index / fps, None, (raw, status), f
+            continue
         if size is None:
             size = rgb.shape[:2]
         elif rgb.shape[:2] != size:
             raise VideoError(f"{f}: size {rgb.shape[1]}x{rgb.shape[0]} differs from the folder's first image {size[1]}x{size[0]}")
-        yield index, index / fps, rgb
+        yield index, index / fps, rgb, None, f
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:

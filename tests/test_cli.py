@@ -1,0 +1,277 @@
+"""What a new user meets on the command line: one line and exit 2 for every user error, found
+before any cluster work; the README's export command as written; resume rules; run figures.
+
+Commands run as real subprocesses of ``python -m raymouth.cli``. ``RAY_ADDRESS`` points at a port
+nothing listens on, so any test that reached cluster work would fail loudly instead of passing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import fixture_path, write_frames_dataset
+from raymouth import codec, config, errors, pipeline, schema, storage, units
+
+NO_CLUSTER = {"RAY_ADDRESS": "127.0.0.1:1"}
+
+
+def cli(*args: str, env: dict | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "raymouth.cli", *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **NO_CLUSTER, **(env or {})},
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("raymouth: error: "), proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture()
+def frames_ds(tmp_path) -> Path:
+    """A small frames dataset: 8 frames of a real clip, two files of 4 rows."""
+    return write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=8, rows_per_file=4, size=64)
+
+
+# ---------------------------------------------------------------- errors: one line, exit 2
+
+
+def test_every_user_error_is_one_line_and_exit_2_even_behind_a_ray_error():
+    from ray.exceptions import RayTaskError
+
+    from raymouth.export import ExportError
+
+    inner = ExportError("x: no such file or folder")
+    assert errors.user_error_in(inner) is inner
+    wrapped = RayTaskError("ReadUnits.__call__", "Traceback ...", inner)
+    assert errors.user_error_in(wrapped) is inner
+    assert errors.user_error_in(RuntimeError("a bug")) is None
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("enhance.sr_backend=foo", ("enhance.sr_backend", "one of edsr")),
+        ("pipeline.cpus_per_actor=0", ("pipeline.cpus_per_actor", "greater than 0")),
+    ],
+)
+def test_config_command_rejects_bad_choices_and_bounds(override, words):
+    assert_one_line_error(cli("config", "--set", override), *words)
+
+
+def test_bad_setting_fails_before_cluster_work_and_claims_nothing(frames_ds, tmp_path):
+    out = tmp_path / "out"
+    proc = cli("enhance", str(frames_ds), "--out", str(out), "--run-id", "r", "--set", "enhance.sr_backend=foo")
+    assert_one_line_error(proc, "enhance.sr_backend")
+    assert not (out / "r" / "run.json").exists()
+
+
+def test_missing_weights_fail_before_cluster_work_and_claim_nothing(frames_ds, tmp_path):
+    out = tmp_path / "out"
+    proc = cli("enhance", str(frames_ds), "--out", str(out), "--run-id", "r", "--set", f"enhance.native_weights={tmp_path / 'nope.keras'}")
+    assert_one_line_error(proc, "enhance.native_weights", "nope.keras")
+    assert not (out / "r" / "run.json").exists()
+
+
+def test_truncated_input_file_is_named_before_cluster_work(frames_ds, tmp_path):
+    victim = sorted(frames_ds.rglob("*.parquet"))[1]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    proc = cli("enhance", str(frames_ds), "--out", str(tmp_path / "out"), "--run-id", "r", "--set", "enhance.native_weights=random")
+    assert_one_line_error(proc, str(victim), "not a readable Parquet file")
+    assert not (tmp_path / "out" / "r" / "run.json").exists()
+
+
+def test_second_file_with_another_schema_is_named_before_cluster_work(frames_ds, tmp_path):
+    files = sorted(frames_ds.rglob("*.parquet"))
+    other = pq.read_table(files[1]).rename_columns(["video_id", "frame_index", "fps", "width", "height", "picture"])
+    pq.write_table(other, files[1])
+    with pytest.raises(pipeline.PipelineError) as err:
+        pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", config.load(None, ["enhance.native_weights=random"]))
+    assert str(files[1]) in str(err.value) and "'image'" in str(err.value)
+    proc = cli("enhance", str(frames_ds), "--out", str(tmp_path / "out"), "--run-id", "r2", "--set", "enhance.native_weights=random")
+    assert_one_line_error(proc, str(files[1]), "'image' is missing")
+
+
+def test_train_and_evaluate_share_the_parser_and_the_error_path(tmp_path):
+    from raymouth import train
+
+    def last_line_error(proc, *words):  # train loads TensorFlow before it looks at its input: only the end is ours
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("raymouth: error: ") and all(w in last for w in words), last
+
+    last_line_error(cli("train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--verbose"), "missing")
+    assert_one_line_error(cli("train", "edsr", "--data", "x", "--out", "y", "--set", "train.workers=0"), "train.workers")
+    assert train.main(["train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    last_line_error(cli("evaluate", str(tmp_path / "missing"), "--out", str(tmp_path / "e"), "--verbose"))
+
+
+# ---------------------------------------------------------------- export
+
+
+def _fake_enhanced_run(run: Path, ds: Path) -> dict[int, np.ndarray]:
+    """An enhance run folder as the job writes it, with ``enhanced`` = the input frame inverted."""
+    inp = pa.concat_tables([pq.read_table(f) for f in sorted(ds.rglob("frames/*/*.parquet"))])
+    rows, expected = [], {}
+    for r in inp.to_pylist():
+        rgb, _ = codec.decode(r["image"])
+        expected[r["frame_index"]] = 255 - rgb
+        rows.append({**r, "enhanced": codec.encode(255 - rgb), "status": "ok", "mouth_box": [0, 0, 16, 16]})
+    (run / "frames").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), run / "frames" / "part.parquet")
+    return expected
+
+
+def test_readme_export_command_defaults_to_the_enhanced_column(tmp_path):
+    from raymouth.ingest import ingest
+
+    ds = tmp_path / "ds"
+    ingest([str(fixture_path("video/retalking_face_5.mp4"))], str(ds), config.load(None, ["ingest.rows_per_file=64", "ingest.rows_per_group=16"]), use_ray=False)
+    expected = _fake_enhanced_run(tmp_path / "enhanced" / "first", ds)
+    proc = cli("export", str(tmp_path / "enhanced" / "first"), "--videos", str(ds), "--out", str(tmp_path / "exported"), "--contact-sheet", "8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    mp4 = tmp_path / "exported" / "retalking_face_5.mp4"
+    assert mp4.exists() and (tmp_path / "exported" / "retalking_face_5_sheet.png").exists()
+    with av.open(str(mp4)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+        assert c.streams.audio  # the original audio came from --videos
+    assert np.abs(first.astype(int) - expected[0].astype(int)).mean() < 6  # the enhanced frames, not the input
+
+
+def test_export_with_missing_videos_folder_is_one_line(tmp_path):
+    ds = write_frames_dataset(tmp_path / "ds", fixture_path("video/retalking_face_5.mp4"), frames=4, rows_per_file=4, size=64)
+    _fake_enhanced_run(tmp_path / "run", ds)
+    proc = cli("export", str(tmp_path / "run"), "--videos", str(tmp_path / "nope"), "--out", str(tmp_path / "exported"))
+    assert_one_line_error(proc, "nope", "no such file or folder")
+
+
+# ---------------------------------------------------------------- output files, resume and run figures
+
+
+def _cfg(*extra: str) -> config.Config:
+    return config.load(None, ["enhance.native_weights=random", *extra])
+
+
+def _write_unit_outputs(plan: pipeline.RunPlan, unit: units.Unit) -> None:
+    """What the job writes for a finished unit: frames/ and metrics/ files with its rows."""
+    table = units.read_unit(plan.in_loc.fs, unit)
+    n = table.num_rows
+    extra = {
+        "enhanced": table.column("image"),
+        "status": pa.array(["ok"] * n),
+        "reject_reason": pa.array([""] * n),
+        "mouth_box": pa.array([[0, 0, 8, 8]] * n, type=pa.list_(pa.int32(), 4)),
+        **{m: pa.array([1.0] * n) for m in schema.METRIC_COLUMNS},
+        "model_version": pa.array(["test@1"] * n),
+        "config_hash": pa.array(["h"] * n),
+        "run_id": pa.array([plan.run_id] * n),
+    }
+    for name, col in extra.items():
+        table = table.append_column(name, col)
+    keys = list(zip(table.column("video_id").to_pylist(), table.column("frame_index").to_pylist()))
+    name = units.output_name(unit.unit_id, keys)
+    for sub, t in (("frames", table), ("metrics", table.drop_columns(["image", "enhanced"]))):
+        (Path(plan.run_loc.path) / sub).mkdir(parents=True, exist_ok=True)
+        pq.write_table(t, Path(plan.run_loc.path) / sub / name)
+
+
+def test_torn_output_file_makes_its_unit_unfinished_and_is_removed(frames_ds, tmp_path):
+    cfg = _cfg("pipeline.rows_per_unit=4")
+    plan = pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", cfg)
+    assert len(plan.all_units) == 2
+    for u in plan.all_units:
+        _write_unit_outputs(plan, u)
+    torn = sorted((Path(plan.run_loc.path) / "frames").glob(f"{plan.all_units[1].unit_id}__*.parquet"))[0]
+    torn.write_bytes(torn.read_bytes()[:100])  # what a crash mid-write can leave
+    done, partial = units.finished(plan.run_loc, plan.all_units)
+    assert done == {plan.all_units[0].unit_id} and str(torn) in partial
+    again = pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", cfg)
+    assert [u.unit_id for u in again.todo] == [plan.all_units[1].unit_id]
+    assert not torn.exists()
+
+
+def test_temporary_files_never_sit_where_readers_look(frames_ds, tmp_path):
+    import pyarrow.dataset as pads
+
+    cfg = _cfg("pipeline.rows_per_unit=4")
+    plan = pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", cfg)
+    for u in plan.all_units:
+        _write_unit_outputs(plan, u)
+    frames = Path(plan.run_loc.path) / "frames"
+    leftover = frames / (sorted(frames.glob("*.parquet"))[0].name + ".tmp")  # an interrupted write's file
+    leftover.write_bytes(b"PAR1 half")
+    pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", cfg)  # a resume clears it away
+    assert not leftover.exists()
+    assert pads.dataset(str(frames), format="parquet").to_table().num_rows == 8
+    # our own atomic writes go through a hidden name that pyarrow's readers skip
+    tmp = storage.temp_path(str(frames / "x.parquet"))
+    assert Path(tmp).parent == frames and Path(tmp).name.startswith(".")
+    Path(tmp).write_bytes(b"half")
+    assert pads.dataset(str(frames), format="parquet").to_table().num_rows == 8
+    storage.write_bytes(storage.resolve(str(tmp_path / "w" / "a.json")), b"{}")
+    assert [p.name for p in (tmp_path / "w").iterdir()] == ["a.json"]
+
+
+def test_resume_allows_other_execution_settings(frames_ds, tmp_path):
+    pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", _cfg())
+    changed = _cfg("pipeline.locate_actors=3", "pipeline.locate_batch_size=4", "pipeline.enhance_batch_size_cpu=4",
+                   "enhance.tf_intra_op_threads=1", "pipeline.cpus_per_actor=0.25")
+    plan = pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", changed)
+    assert len(plan.todo) == len(plan.all_units)
+
+
+def test_resume_with_other_output_settings_names_keys_and_values(frames_ds, tmp_path):
+    pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", _cfg())
+    proc = cli("enhance", str(frames_ds), "--out", str(tmp_path / "out"), "--run-id", "r",
+               "--set", "enhance.native_weights=random", "--set", "enhance.sharpen.amount=0.5", "--set", "pipeline.locate_actors=2")
+    line = assert_one_line_error(proc, "enhance.sharpen.amount: 0.0 -> 0.5", "another --run-id")
+    assert "locate_actors" not in line
+
+
+def test_no_op_rerun_keeps_the_run_figures(frames_ds, tmp_path):
+    cfg = _cfg("pipeline.rows_per_unit=4")
+    plan = pipeline.prepare(str(frames_ds), str(tmp_path / "out"), "r", cfg)
+    for u in plan.all_units:
+        _write_unit_outputs(plan, u)
+    first = {"rows": 8, "rows_this_invocation": 8, "rows_processed": 8, "processing_s": 4.0, "wall_s": 4.0,
+             "frames_per_s": 2.0, "invocations": 1, "first_output_s": 1.5}
+    (Path(plan.run_loc.path) / "summary.json").write_text(json.dumps(first))
+    summary = pipeline.run(str(frames_ds), str(tmp_path / "out"), "r", cfg, log=lambda *_: None)  # nothing to do: no Ray
+    on_disk = json.loads((Path(plan.run_loc.path) / "summary.json").read_text())
+    assert summary == on_disk
+    assert on_disk["rows"] == 8 and on_disk["rows_this_invocation"] == 0 and on_disk["invocations"] == 2
+    assert (on_disk["frames_per_s"], on_disk["rows_processed"], on_disk["processing_s"], on_disk["first_output_s"]) == (2.0, 8, 4.0, 1.5)
+
+
+def test_corrupt_image_in_a_folder_is_kept_as_a_row(tmp_path):
+    import itertools
+
+    from raymouth import video
+    from raymouth.ingest import ingest
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, (_, _, rgb) in enumerate(itertools.islice(video.iter_frames(fixture_path("video/ip_lap_129.mp4")), 6)):
+        (folder / f"f{i}.png").write_bytes(codec.encode(rgb))
+    (folder / "f2.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    summary = ingest([str(folder)], str(tmp_path / "ds"), config.load(), use_ray=False)
+    assert summary["frames"] == 6
+    table = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "ds" / "frames" / "shots").glob("*.parquet"))])
+    assert table.column("frame_index").to_pylist() == list(range(6))
+    assert table.column("image")[2].as_py() == (folder / "f2.png").read_bytes()  # passed through as it was
+    assert codec.decode(table.column("image")[2].as_py())[0] is None  # enhance: decode_error
+    assert len(set(zip(table.column("width").to_pylist(), table.column("height").to_pylist()))) == 1
