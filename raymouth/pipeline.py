@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -180,19 +181,21 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -
     started = time.time()
     rows_done, first_output_s = 0, None
     if plan.todo:
+        stop = threading.Event()
+        count = [0]
+        if not sys.stdout.isatty():  # a terminal shows Ray Data's progress bars instead
+            threading.Thread(target=_progress_lines, args=(stop, count, todo_rows, started, log), daemon=True).start()
         try:
             ensure_ray(cfg)
-            last_line = time.time()
-            lines = not sys.stdout.isatty()  # a terminal shows Ray Data's progress bars instead
             for batch in build(plan, cfg).iter_batches(batch_size=None, batch_format="numpy"):
                 rows_done += len(batch["status"])
+                count[0] = rows_done
                 first_output_s = first_output_s if first_output_s is not None else time.time() - started
-                if lines and time.time() - last_line >= PROGRESS_EVERY_S:
-                    last_line = time.time()
-                    log(f"raymouth enhance: {rows_done}/{todo_rows} rows ({rows_done / max(todo_rows, 1):.0%}), {rows_done / (last_line - started):.1f} frames/s")
         except BaseException:
             _unclaim_if_untouched(plan)
             raise
+        finally:
+            stop.set()
     wall = time.time() - started
     done, partial = units.finished(plan.run_loc, plan.all_units)
     if len(done) != len(plan.all_units) or partial:
@@ -202,6 +205,15 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -
     storage.write_bytes(plan.run_loc.join("summary.json"), json.dumps(summary, indent=2).encode())
     log(format_summary(summary))
     return summary
+
+
+def _progress_lines(stop: threading.Event, count: list[int], total: int, started: float, log) -> None:
+    """One short line every ``PROGRESS_EVERY_S`` seconds while the graph runs (not in a terminal)."""
+    while not stop.wait(PROGRESS_EVERY_S):
+        done, elapsed = count[0], time.time() - started
+        rate = f", {done / elapsed:.1f} frames/s" if done else " (starting the cluster and the models)"
+        log(f"raymouth enhance: {done}/{total} rows written ({done / max(total, 1):.0%}) after {elapsed:.0f} s{rate}")
+        sys.stdout.flush()
 
 
 def _unclaim_if_untouched(plan: RunPlan) -> None:

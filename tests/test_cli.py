@@ -275,3 +275,47 @@ def test_corrupt_image_in_a_folder_is_kept_as_a_row(tmp_path):
     assert table.column("image")[2].as_py() == (folder / "f2.png").read_bytes()  # passed through as it was
     assert codec.decode(table.column("image")[2].as_py())[0] is None  # enhance: decode_error
     assert len(set(zip(table.column("width").to_pylist(), table.column("height").to_pylist()))) == 1
+
+
+# ---------------------------------------------------------------- the README's usage, as written
+
+NOISE = ("oneDNN", "cuInit", "InitGoogle", "XNNPACK", "absl::InitializeLog", "logging_progress", "Running Dataset")
+
+
+def readme_usage_commands() -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Usage", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("raymouth ")]
+
+
+@pytest.mark.slow
+def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
+    """Every ``raymouth`` line of the README's Usage block, in order, in a fresh folder holding
+    ``clips/`` (a 12-frame real clip); ``IN``/``OUT``/``my.yaml`` are given real values. Until the
+    default native weights ship, the enhance lines also get ``enhance.native_weights=random``."""
+    from raymouth import chain, video
+
+    commands = readme_usage_commands()
+    assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "config", "enhance"], commands
+    (tmp_path / "clips").mkdir()
+    import itertools
+
+    frames = [rgb for _, _, rgb in itertools.islice(video.iter_frames(fixture_path("video/retalking_face_5.mp4")), 12)]
+    video.write_mp4(frames, 25, tmp_path / "clips" / "talk.mp4")
+    (tmp_path / "my.yaml").write_text("pipeline:\n  rows_per_unit: 64\n")
+    extra = "" if (chain.WEIGHTS_DIR / "edsr_native.keras").is_file() else " --set enhance.native_weights=random"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    for command in commands:
+        command = command.replace(" IN ", " data/frames-ds ").replace(" OUT ", " data/enhanced ")
+        if command.startswith("raymouth enhance"):
+            command += extra
+        proc = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
+        assert proc.returncode == 0, (command, proc.stdout[-2000:], proc.stderr[-3000:])
+        if command.startswith("raymouth enhance"):
+            console = proc.stdout + proc.stderr
+            assert not [w for w in NOISE if w in console], console[-3000:]  # a clean console, not the libraries' start-up
+            assert "raymouth enhance: 12 rows" in proc.stdout, proc.stdout
+    assert (tmp_path / "exported" / "talk.mp4").is_file() and (tmp_path / "exported" / "talk_sheet.png").is_file()
+    summaries = sorted((tmp_path / "data" / "enhanced").glob("*/summary.json"))
+    assert len(summaries) == 2 and all(json.loads(s.read_text())["rows"] == 12 for s in summaries)
