@@ -38,7 +38,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _rejected(rows: list[dict]) -> dict[str, int]:
-    """Counts of every status but ok (``rejected_quality`` and any reason-specific status)."""
+    """Counts of every status but ok (``rejected_quality``...)."""
     counts: dict[str, int] = {}
     for r in rows:
         s = r.get("status", schema.STATUS_OK)
@@ -47,13 +47,31 @@ def _rejected(rows: list[dict]) -> dict[str, int]:
     return counts
 
 
+def _reasons(rows: list[dict]) -> dict[str, int]:
+    """How often the gate gave each reason (a row may have several: ``seam+lost_detail``)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        for reason in (r.get("reject_reason") or "").split("+"):
+            if reason:
+                counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def reasons_text(total: int, reasons: dict[str, int]) -> str:
+    return f"{total} ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})" if reasons else str(total)
+
+
 def clip_summary(rows: list[dict], base: list[dict]) -> dict[str, Any]:
     psnr, psnr_in = pooled_psnr([r["mse"] for r in rows]), pooled_psnr([r["mse"] for r in base])
     ssim, ssim_in = _mean([r["ssim"] for r in rows]), _mean([r["ssim"] for r in base])
     rejected = _rejected(rows)
+    ungated = [r["psnr_ungated"] for r in rows if "psnr_ungated" in r]
+    psnr_ungated = pooled_psnr([0.0 if p >= PSNR_CAP else 255.0**2 / 10 ** (p / 10) for p in ungated]) if len(ungated) == len(rows) and rows else None
     return {
         "frames": len(rows),
         "psnr": psnr,
+        "psnr_ungated": psnr_ungated,
+        "gain_ungated": psnr_ungated - psnr_in if psnr_ungated is not None else None,
         "psnr_input": psnr_in,
         "gain": psnr - psnr_in,
         "psnr_frames_mean": _mean([r["psnr"] for r in rows]),
@@ -62,8 +80,10 @@ def clip_summary(rows: list[dict], base: list[dict]) -> dict[str, Any]:
         "sharpness_ratio": _mean([r["sharpness_ratio"] for r in rows]),
         "paste_seam": _mean([r.get("paste_seam") for r in rows]),
         "colour_shift": _mean([r.get("colour_shift") for r in rows]),
+        "detail_ratio": _mean([r.get("detail_ratio") for r in rows]),
         "rejected": sum(rejected.values()),
         "statuses": rejected,
+        "reasons": _reasons(rows),
     }
 
 
@@ -88,10 +108,20 @@ def summarize_strengths(measured: dict[str, dict[str, dict[str, list[dict]]]], n
                 "worst": {"clip": worst, "value": per[worst]["score"]} if worst else None,
                 "mean_psnr": _mean([p["psnr"] for p in per.values()]),
                 "mean_delta_ssim": _mean([p["delta_ssim"] for p in per.values()]),
+                "mean_ungated": _mean([p["psnr_ungated" if s == CLEAN else "gain_ungated"] for p in per.values()]),
                 "rejected": sum(p["rejected"] for p in per.values()),
+                "reasons": _merge([p["reasons"] for p in per.values()]),
                 "frames": sum(p["frames"] for p in per.values()),
                 "per_clip": per,
             }
+    return out
+
+
+def _merge(counts: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
     return out
 
 
@@ -117,8 +147,10 @@ def summarize_real(real: dict[str, dict[str, Any]], names: list[str]) -> dict[st
                 "colour_shift": _mean(shifts),
                 "colour_shift_max": max(shifts) if shifts else None,
                 "flicker_ratio": by_variant[v]["flicker_ratio"],
+                "detail_ratio": _mean([r.get("detail_ratio") for r in rows]),
                 "rejected": sum(rejected.values()),
                 "statuses": rejected,
+                "reasons": _reasons(rows),
             }
     return out
 
@@ -204,7 +236,7 @@ def strength_table(report: dict[str, Any], s: str) -> str:
     absolute PSNR (for scale)."""
     res = report["results"][s]
     clips = sorted({c for r in res.values() for c in r["per_clip"]})
-    head = ["variant", *clips, "mean", "worst clip", "ΔSSIM", "rejected"]
+    head = ["variant", *clips, "mean", "worst clip", "ungated mean", "ΔSSIM", "rejected (reasons)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in _rows_of(report):
         r = res.get(v)
@@ -212,11 +244,11 @@ def strength_table(report: dict[str, Any], s: str) -> str:
             continue
         if v == INPUT and s != CLEAN:
             vals = [r["per_clip"].get(c, {}).get("psnr") for c in clips]
-            cells = ["input (its PSNR dB)", *(fmt(x) for x in vals), fmt(_mean_of(vals)), fmt(min((x for x in vals if x is not None), default=None)), "–", "–"]
+            cells = ["input (its PSNR dB)", *(fmt(x) for x in vals), fmt(_mean_of(vals)), fmt(min((x for x in vals if x is not None), default=None)), "–", "–", "–"]
         else:
             signed = s != CLEAN
             w = r["worst"] or {}
-            cells = [v, *(fmt(r["per_clip"].get(c, {}).get("score"), 2, signed) for c in clips), fmt(r["mean"], 2, signed), f"{fmt(w.get('value'), 2, signed)} ({w.get('clip')})", fmt(r["mean_delta_ssim"], 4, True), str(r["rejected"])]
+            cells = [v, *(fmt(r["per_clip"].get(c, {}).get("score"), 2, signed) for c in clips), fmt(r["mean"], 2, signed), f"{fmt(w.get('value'), 2, signed)} ({w.get('clip')})", fmt(r["mean_ungated"], 2, signed), fmt(r["mean_delta_ssim"], 4, True), reasons_text(r["rejected"], r["reasons"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -227,14 +259,14 @@ def _mean_of(values: list[float | None]) -> float | None:
 
 
 def real_table(report: dict[str, Any]) -> str:
-    head = ["clip", "variant", "sharpness ratio", "Δ vs input", "gate: paste seam ΔE mean / max", "gate: colour shift ΔE mean / max", "flicker ratio", "rejected"]
+    head = ["clip", "variant", "sharpness ratio", "Δ vs input", "gate: paste seam ΔE mean / max", "gate: colour shift ΔE mean / max", "gate: detail ratio", "flicker ratio", "rejected (reasons)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for clip, by_variant in report["real"].items():
         for v, r in by_variant.items():
             seam = f"{fmt(r['paste_seam'])} / {fmt(r['paste_seam_max'])}" if r["paste_seam"] is not None else "–"
             shift = f"{fmt(r['colour_shift'])} / {fmt(r['colour_shift_max'])}" if r["colour_shift"] is not None else "–"
             delta = fmt(r["delta_sharpness_ratio"], 2, True) if v != INPUT else "–"
-            lines.append(f"| {clip} | {v} | {fmt(r['sharpness_ratio'])} | {delta} | {seam} | {shift} | {fmt(r['flicker_ratio'])} | {r['rejected']} |")
+            lines.append(f"| {clip} | {v} | {fmt(r['sharpness_ratio'])} | {delta} | {seam} | {shift} | {fmt(r['detail_ratio'])} | {fmt(r['flicker_ratio'])} | {reasons_text(r['rejected'], r['reasons'])} |")
     return "\n".join(lines)
 
 
@@ -251,7 +283,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     clips = ", ".join(f"`{c}` ({v['frames']} frames, located {v['located'].get('ok', 0)})" for c, v in report["clips"].items()) or "none"
     real = ", ".join(f"`{c}` ({v['frames']} frames, located {v['located'].get('ok', 0)})" for c, v in report["real_clips"].items()) or "none"
     strengths = "; ".join(f"{s}: {spec[0]:g}× area down + bicubic up, noise σ {spec[1]:g}, JPEG {spec[2] or '–'}" for s, spec in report["strengths"].items())
-    versions = "\n".join(f"- `{n}`: {v['model_version'] or '–'}; overrides `{' '.join(v['overrides']) or '(none)'}`; {fmt(v['seconds'], 1)} s" + (f" — **not run**: {v['error']}" if v["error"] else "") for n, v in report["variants"].items())
+    versions = "\n".join(f"- `{n}`: {v['model_version'] or '–'}; overrides `{' '.join(v['overrides']) or '(none)'}`; {fmt(v['seconds'], 1)} s" + (f" (the same config as `{v['same_as']}`: its results)" if v.get("same_as") else "") + (f" — **not run**: {v['error']}" if v["error"] else "") for n, v in report["variants"].items())
     parts = [
         "# raymouth evaluation",
         f"Clean clips ({report['frames']} evenly spaced frames each): {clips}.\n"
@@ -260,7 +292,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         "The mouth is located once on the clean frame; every variant runs the job's stage code on the degraded frame "
         "(the clean frame's box → `EnhanceStage` → `Composite`, do-no-harm gate included) and what the job writes is scored "
         "on the mouth box against the clean frame. A clip's PSNR is pooled over its frames (10·log10(255²/mean MSE), capped "
-        "at 100 dB); gain = output − degraded input; mean over clips; worst = the lowest clip.",
+        "at 100 dB); gain = output − degraded input; mean over clips; worst = the lowest clip. `ungated`: the paste "
+        "before the do-no-harm gate (what the model alone would have done); rejected: frames the gate kept as they were, "
+        "with its reasons.",
         "## Mouth PSNR at fixed strengths (mean over clips and worst clip)",
         summary_table(report),
     ]

@@ -161,7 +161,7 @@ def test_writes_markdown_tables_and_json(report):
     rep, out = report
     md = (out / "evaluation.md").read_text()
     assert "| variant | clean PSNR dB mean | clean worst clip | mild ΔPSNR dB mean |" in md
-    assert "| variant | ip_lap_129 | liveportrait_d5 | mean | worst clip | ΔSSIM | rejected |" in md
+    assert "| variant | ip_lap_129 | liveportrait_d5 | mean | worst clip | ungated mean | ΔSSIM | rejected (reasons) |" in md
     for title in evaluate_titles():
         assert title in md
     assert "| ip_lap_129 | sharpen |" in md and "## Done-when checks" in md
@@ -175,6 +175,25 @@ def evaluate_titles() -> list[str]:
     from raymouth.evaluate_report import STRENGTH_TITLES
 
     return [f"### {t}" for t in STRENGTH_TITLES.values()]
+
+
+@pytest.mark.slow
+def test_gate_rejections_are_counted_with_reasons_and_ungated_gain_shows_the_harm(tmp_path, cfg, table):
+    """With the lost-detail gate at its shipped threshold the blur is kept out of the output
+    (gain ~0, every frame rejected as lost_detail) while the ungated score shows the harm."""
+    gated = evaluate.with_overrides(cfg, [f"gate.min_detail_ratio={config.Config().gate.min_detail_ratio}"])
+    rep = evaluate.evaluate([str(fixture_path(CLIP))], tmp_path, gated, ["identity", BLURRED], frames=2, strengths=["clean", "mild"], table=table, log=lambda _: None)
+    for s in ("clean", "mild"):
+        blurred, ident = rep["results"][s][BLURRED], rep["results"][s]["identity"]
+        assert blurred["rejected"] == 2 and blurred["reasons"].get("lost_detail") == 2, blurred
+        assert ident["rejected"] == 0 and ident["reasons"] == {}
+        p = blurred["per_clip"]["ip_lap_129"]
+        if s == "clean":
+            assert p["psnr"] == 100.0 and p["psnr_ungated"] < 40  # kept as it was; the paste would have cost
+        else:
+            assert abs(p["gain"]) < 1e-9 and p["gain_ungated"] < -0.5
+        assert ident["per_clip"]["ip_lap_129"]["gain_ungated"] == pytest.approx(ident["per_clip"]["ip_lap_129"]["gain"], abs=1e-6)
+    assert "2 (lost_detail 2)" in (tmp_path / "evaluation.md").read_text()
 
 
 def test_unknown_variant_or_strength_fails_before_any_work(tmp_path, cfg):
