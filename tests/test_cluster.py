@@ -244,7 +244,7 @@ def _secret_overrides() -> tuple[list[str], list[str]]:
 def test_run_json_excludes_storage_keys(tmp_path):
     write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=2, rows_per_file=2, size=64)
     sets, values = _secret_overrides()
-    cfg = config.load(None, sets)
+    cfg = config.load(None, [*sets, "enhance.native_weights=random"])
     plan = pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", cfg)
     text = (tmp_path / "out" / "r" / "run.json").read_text()
     assert json.loads(text)["config"]["pipeline"]  # the settings are there...
