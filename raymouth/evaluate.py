@@ -33,6 +33,7 @@ from raymouth.config import Config
 from raymouth.evaluate_data import (  # noqa: F401 - re-exported: the public names of `raymouth evaluate`
     Clip,
     EvaluateError,
+    check_sources,
     clip_seed,
     frame_seed,
     iter_clips,
@@ -389,6 +390,7 @@ def evaluate(
     if sheet_zoom < 3:
         raise EvaluateError(f"contact sheets zoom the mouth at least 3x, got {sheet_zoom}")
     configs = {n: variant_config(n, cfg, table) for n in names}  # bad names fail before any work
+    check_sources([*clips, *(real or [])], cfg)
     started = time.perf_counter()
     built = []
     for n in names:

@@ -116,6 +116,18 @@ def dataset_clips(uri: str, cfg: Config, n: int, even: bool = True) -> Iterator[
         yield Clip(vid, f"{uri}#{vid}", sorted(frames), [frames[i] for i in sorted(frames)])
 
 
+def check_sources(sources: list[str], cfg: Config) -> None:
+    """Every source is a video file or a readable frames dataset; checked before any model loads."""
+    for source in sources:
+        if is_video_file(source):
+            continue
+        if not source.startswith("s3://") and not Path(source).exists():
+            raise EvaluateError(f"{source}: no such video file or frames dataset")
+        if not source.startswith("s3://") and Path(source).is_file():
+            raise EvaluateError(f"{source}: not a video file ({', '.join(VIDEO_SUFFIXES)}) or a frames dataset folder")
+        storage.check_readable(source, cfg.storage)
+
+
 def iter_clips(sources: list[str], cfg: Config, n: int, even: bool = True) -> Iterator[Clip]:
     """Clips of every source in order: a video file is one clip, a frames dataset one per video."""
     for source in sources:

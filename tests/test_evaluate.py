@@ -201,6 +201,8 @@ def test_unknown_variant_or_strength_fails_before_any_work(tmp_path, cfg):
         evaluate.evaluate([str(tmp_path / "missing.mp4")], tmp_path / "out", cfg, ["identity", "nope"])
     with pytest.raises(evaluate.EvaluateError, match="unknown strength 'mushy'"):
         evaluate.evaluate([str(tmp_path / "missing.mp4")], tmp_path / "out", cfg, ["identity"], strengths=["mushy"])
+    with pytest.raises(evaluate.EvaluateError, match="missing.mp4: no such video file"):
+        evaluate.evaluate([str(fixture_path(CLIP))], tmp_path / "out", cfg, ["identity"], real=[str(tmp_path / "missing.mp4")])
     assert not (tmp_path / "out").exists()
 
 
