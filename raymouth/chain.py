@@ -264,16 +264,25 @@ class EnhanceChain:
         return np.clip(x, 0.0, 1.0)
 
     def native_batch(self, crops: list[np.ndarray]) -> list[Batch]:
-        """The native chain on uint8 crops of any sizes -> float crops in [0, 1], each its own size."""
+        """The native chain on uint8 crops of any sizes -> float crops in [0, 1], each its own size.
+
+        Each crop is mirrored out to its own size bucket, and crops sharing a bucket run in one
+        model call: a crop's output never depends on which other crops share its batch (the
+        mouths of one video change size slowly, so batches stay nearly full).
+        """
         enh = self.cfg.enhance
         for c in crops:
             check_crop(c)
-        H = bucket(max(c.shape[0] for c in crops), enh.bucket_px)
-        W = bucket(max(c.shape[1] for c in crops), enh.bucket_px)
-        x = to_float(np.stack([pad_to(c, H, W) for c in crops]))
-        y = np.clip(self.sr(x), 0.0, 1.0)
-        y = np.clip(sharpen_batch(y, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)
-        out = [y[i, : c.shape[0], : c.shape[1]] for i, c in enumerate(crops)]
+        out: list[Batch | None] = [None] * len(crops)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, c in enumerate(crops):
+            groups.setdefault((bucket(c.shape[0], enh.bucket_px), bucket(c.shape[1], enh.bucket_px)), []).append(i)
+        for (H, W), idx in groups.items():
+            x = to_float(np.stack([pad_to(crops[i], H, W) for i in idx]))
+            y = np.clip(self.sr(x), 0.0, 1.0)
+            y = np.clip(sharpen_batch(y, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)
+            for j, i in enumerate(idx):
+                out[i] = y[j, : crops[i].shape[0], : crops[i].shape[1]]
         if self.autoencoder is not None:
             out = self.ae_correct(out)
         return out

@@ -179,3 +179,13 @@ def test_native_training_pair_is_seeded_and_includes_identity_pairs():
     xs, ys = native_training_pair(small, 1, cfg, 64)  # smaller than the patch: mirrored out
     assert xs.shape == (64, 64, 3)
     np.testing.assert_array_equal(ys[:40, :50], small)
+
+
+def test_native_output_of_a_crop_does_not_depend_on_its_batch():
+    """Crops are padded to their own size bucket, so a resumed run (or another batch size)
+    writes the same bytes; with the shipped (trained) weights padding would show otherwise."""
+    chain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2}}))
+    small, big = sample_crops(2, seed=3, min_side=40, max_side=60)[0], sample_crops(1, seed=4, min_side=150, max_side=200)[0]
+    alone = chain([small])[0]
+    assert not np.array_equal(alone, small)  # trained weights really change it
+    np.testing.assert_array_equal(chain([big, small, big])[1], alone)
