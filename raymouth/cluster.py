@@ -19,7 +19,7 @@ def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
-def ensure_ray(cfg: Config | None = None) -> None:
+def ensure_ray(cfg: Config | None = None, worker_output: bool = False) -> None:
     """Join the cluster named by RAY_ADDRESS (or the job's own); start a local one otherwise.
 
     By default the console stays clean: workers' output (TensorFlow, MediaPipe and absl start-up
@@ -27,6 +27,7 @@ def ensure_ray(cfg: Config | None = None) -> None:
     and Ray Data draws one progress bar per stage in a terminal and nothing otherwise (the
     pipeline prints a short progress line instead). ``RAYMOUTH_VERBOSE=1`` (``--verbose``) shows
     everything. Errors raised in workers still reach the driver as exceptions.
+    ``worker_output`` copies workers' output anyway: training prints its per-epoch line there.
     """
     import logging
     import sys
@@ -37,7 +38,7 @@ def ensure_ray(cfg: Config | None = None) -> None:
         return
     loud = verbose()
     address = os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, log_to_driver=loud, configure_logging=True, logging_level="INFO" if loud else "ERROR")
+    ray.init(address=address, log_to_driver=loud or worker_output, configure_logging=True, logging_level="INFO" if loud else "ERROR")
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = loud or sys.stdout.isatty()
     ctx.enable_operator_progress_bars = True

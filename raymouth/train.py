@@ -509,7 +509,7 @@ def train(
         out = storage.check_writable(out_uri, cfg.storage)
     except storage.StorageError as exc:
         raise TrainError(str(exc)) from None
-    ensure_ray()
+    ensure_ray(worker_output=True)  # rank 0 prints one line per epoch
     check_cluster(workers, cfg.train.cpus_per_worker, gpus)
     t0 = time.perf_counter()
     datasets = _datasets(model, by_video, train_ids, val_ids, cfg, data_uri)
