@@ -237,6 +237,7 @@ class EnhanceChain:
         if self.native:
             model, sr_tag = build_native(cfg.enhance)
             self.sr = _any_size_runner(model)
+            sr_tag += "+flip" if cfg.enhance.flip_ensemble else ""
         else:
             self.sr, sr_tag = build_sr(cfg.enhance)
         self.autoencoder, ae_tag = build_ae(cfg.enhance)
@@ -279,7 +280,10 @@ class EnhanceChain:
             groups.setdefault((bucket(c.shape[0], enh.bucket_px), bucket(c.shape[1], enh.bucket_px)), []).append(i)
         for (H, W), idx in groups.items():
             x = to_float(np.stack([pad_to(crops[i], H, W) for i in idx]))
-            y = np.clip(self.sr(x), 0.0, 1.0)
+            y = self.sr(x)
+            if enh.flip_ensemble:  # mouths are near-symmetric: average with the mirrored crop's output
+                y = 0.5 * (y + self.sr(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1])
+            y = np.clip(y, 0.0, 1.0)
             y = np.clip(sharpen_batch(y, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)
             for j, i in enumerate(idx):
                 out[i] = y[j, : crops[i].shape[0], : crops[i].shape[1]]

@@ -189,3 +189,15 @@ def test_native_output_of_a_crop_does_not_depend_on_its_batch():
     alone = chain([small])[0]
     assert not np.array_equal(alone, small)  # trained weights really change it
     np.testing.assert_array_equal(chain([big, small, big])[1], alone)
+
+
+def test_flip_ensemble_makes_the_chain_mirror_equivariant():
+    """With ``flip_ensemble`` the output of a mirrored crop is the mirrored output (the trained
+    model alone is not exactly so), at the price of a second model call."""
+    crop = np.ascontiguousarray(sample_crops(1, seed=5, min_side=70, max_side=90)[0][:, :64])  # width = a bucket: padded below only
+    mirrored = np.ascontiguousarray(crop[:, ::-1])
+    plain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2}}))
+    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True}}))
+    assert not np.array_equal(plain([mirrored])[0], plain([crop])[0][:, ::-1])
+    np.testing.assert_array_equal(flip([mirrored])[0], flip([crop])[0][:, ::-1])
+    assert flip.model_version.endswith("+flip")
