@@ -43,7 +43,11 @@ class Source:
     path: str
     video_id: str
     kind: str  # "video" | "images"
-    info: video.VideoInfo
+    info: video.VideoInfo | None  # None for an s3:// source: probed by the task that reads it
+
+    @property
+    def remote(self) -> bool:
+        return storage.is_s3(self.path)
 
 
 # ---------------------------------------------------------------- sources and ids
@@ -53,14 +57,19 @@ def _is_video_file(path: Path) -> bool:
     return path.suffix.lower() in video.VIDEO_EXTENSIONS
 
 
-def expand_sources(sources: list[str]) -> list[tuple[str, str]]:
+def expand_sources(sources: list[str], cfg: Config | None = None) -> list[tuple[str, str]]:
     """(path, kind) for every source. A folder with images is one video; a folder holding only
-    video files stands for those videos (not recursive). Raises IngestError on the first bad one."""
+    video files stands for those videos (not recursive). ``s3://`` sources follow the same rules
+    and may also be a prefix whose sub-prefixes are image folders; they are only listed here (no
+    object is read). Raises IngestError on the first bad one."""
     found: list[tuple[str, str]] = []
     for raw in sources:
+        if storage.is_s3(raw):
+            found.extend(_expand_s3(raw, cfg or Config()))
+            continue
         p = Path(raw).expanduser()
-        if storage.is_s3(raw) or "://" in raw:
-            raise IngestError(f"{raw}: sources must be local files or folders")
+        if "://" in raw:
+            raise IngestError(f"{raw}: sources must be local files or folders, or s3:// URIs")
         if not p.exists():
             raise IngestError(f"{p}: no such file or folder")
         if p.is_dir():
@@ -76,6 +85,35 @@ def expand_sources(sources: list[str]) -> list[tuple[str, str]]:
         else:
             exts = ", ".join(video.VIDEO_EXTENSIONS)
             raise IngestError(f"{p}: unsupported file type '{p.suffix}' (videos: {exts}; or a folder of images)")
+    return found
+
+
+def _expand_s3(raw: str, cfg: Config) -> list[tuple[str, str]]:
+    """An ``s3://`` video object, a prefix of images (one video), or a prefix holding videos
+    and/or sub-prefixes of images (one video each). Listing only."""
+    import pyarrow.fs as pafs
+
+    try:
+        loc = storage.check_readable(raw, cfg.storage)
+        info = loc.fs.get_file_info(loc.path)
+        if info.type == pafs.FileType.File:
+            if not _is_video_file(Path(loc.path)):
+                exts = ", ".join(video.VIDEO_EXTENSIONS)
+                raise IngestError(f"{loc.uri}: unsupported file type '{Path(loc.path).suffix}' (videos: {exts}; or a prefix of images)")
+            return [(loc.uri, "video")]
+        entries = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=False))
+    except storage.StorageError as exc:
+        raise IngestError(str(exc)) from None
+    files = sorted(e.path for e in entries if e.type == pafs.FileType.File)
+    if any(Path(f).suffix.lower() in video.IMAGE_EXTENSIONS for f in files):
+        return [(loc.uri, "images")]
+    found = [("s3://" + f, "video") for f in files if _is_video_file(Path(f))]
+    for d in sorted(e.path for e in entries if e.type == pafs.FileType.Directory):
+        inner = loc.fs.get_file_info(pafs.FileSelector(d, recursive=False))
+        if any(e.type == pafs.FileType.File and Path(e.path).suffix.lower() in video.IMAGE_EXTENSIONS for e in inner):
+            found.append(("s3://" + d, "images"))
+    if not found:
+        raise IngestError(f"{loc.uri}: prefix has neither images, videos nor folders of images")
     return found
 
 
@@ -102,10 +140,13 @@ def validate_sources(sources: list[str], cfg: Config) -> list[Source]:
     """Check every source before any output is written; fail with one line on the first bad one."""
     if not sources:
         raise IngestError("no sources given")
-    found = expand_sources(sources)
+    found = expand_sources(sources, cfg)
     ids = assign_ids([p for p, _ in found])
     result = []
     for (path, kind), vid in zip(found, ids):
+        if storage.is_s3(path):  # its bytes are read by the task that ingests it, on its node
+            result.append(Source(path, vid, kind, None))
+            continue
         try:
             info = video.probe(path) if kind == "video" else video.probe_image_folder(path, cfg.ingest.image_folder_fps)
         except video.VideoError as exc:
@@ -117,19 +158,19 @@ def validate_sources(sources: list[str], cfg: Config) -> list[Source]:
 # ---------------------------------------------------------------- one video
 
 
-def _frames_of(src: Source, fmt: str, quality: int, unreadable: list[str]) -> Iterator[tuple[int, float, int, int, bytes]]:
+def _frames_of(src: Source, fmt: str, quality: int, unreadable: list[str], fs=None) -> Iterator[tuple[int, float, int, int, bytes]]:
     """``(index, timestamp, width, height, encoded image)`` per frame. An image of a folder that
     cannot be decoded keeps its own bytes (enhance passes it through as ``decode_error``): every
-    frame stays a row. Its path is appended to ``unreadable``."""
+    frame stays a row. Its path is appended to ``unreadable``. ``fs`` reads a remote source."""
     if src.kind == "images":
-        for index, t, rgb, data, path in video.iter_image_files(src.path, src.info.fps):
+        for index, t, rgb, data, path in video.iter_image_files(src.path, src.info.fps, fs):
             if rgb is None:
                 unreadable.append(str(path))
                 yield index, t, src.info.width, src.info.height, data[0]
             else:
                 yield index, t, rgb.shape[1], rgb.shape[0], codec.encode(rgb, fmt, quality)
         return
-    for index, t, rgb in video.iter_frames(src.path):
+    for index, t, rgb in video.iter_frames(src.path, fs):
         yield index, t, rgb.shape[1], rgb.shape[0], codec.encode(rgb, fmt, quality)
 
 
@@ -212,6 +253,14 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
     failure the partial frames folder is removed again, so nothing half-written is left behind.
     """
     start = time.perf_counter()
+    fs = None
+    if src.remote:  # streamed from the store on this node; probed here, not on the driver
+        fs = storage.s3fs_filesystem(cfg.storage)
+        if src.kind == "video":
+            info = video.probe(src.path, verify=False, fs=fs)  # the header only; the count is checked below
+        else:
+            info = video.probe_image_folder(src.path, cfg.ingest.image_folder_fps, fs)
+        src = dataclasses.replace(src, info=info)
     root = storage.resolve(out_uri, cfg.storage)
     folder = root.join("frames", src.video_id)
     storage.delete_dir(folder)
@@ -220,7 +269,7 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
     count = 0
     unreadable: list[str] = []
     try:
-        for index, t, width, height, image in _frames_of(src, fmt, quality, unreadable):
+        for index, t, width, height, image in _frames_of(src, fmt, quality, unreadable, fs):
             writer.add({
                 "video_id": src.video_id,
                 "frame_index": index,
@@ -232,13 +281,25 @@ def ingest_one_video(src: Source, out_uri: str, cfg: Config) -> dict:
                 "source_path": src.path,
             })
             count = index + 1
+        if fs is not None and src.kind == "video" and src.info.frame_count and count < src.info.frame_count:
+            raise video.VideoError(f"{src.path}: truncated: {count} of {src.info.frame_count} video frames present")
         writer.close()
-        audio = video.extract_audio(src.path) if src.kind == "video" else None
+        audio = video.extract_audio(src.path, fs) if src.kind == "video" and src.info.has_audio else None
         storage.write_bytes(root.join("videos", f"{src.video_id}.parquet"), _table_bytes(_videos_row(src, count, audio)))
     except BaseException:
         _discard(writer, folder)
         raise
-    return {"video_id": src.video_id, "frames": count, "seconds": time.perf_counter() - start, "unreadable": unreadable}
+    return {"video_id": src.video_id, "frames": count, "seconds": time.perf_counter() - start, "unreadable": unreadable, "node_id": _node_id()}
+
+
+def _node_id() -> str | None:
+    """The Ray node this ran on (None outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:
+        return None
 
 
 def _discard(writer: _PartWriter, folder: storage.Location) -> None:
@@ -269,7 +330,8 @@ def ingest(sources: list[str], out_uri: str, cfg: Config | None = None, use_ray:
     is faster in this process than starting a cluster); True/False force it.
     """
     cfg = cfg or Config()
-    cfg = dataclasses.replace(cfg, storage=storage.for_workers(cfg.storage)) if storage.is_s3(out_uri) else cfg
+    if storage.is_s3(out_uri) or any(storage.is_s3(s) for s in sources):
+        cfg = dataclasses.replace(cfg, storage=storage.for_workers(cfg.storage))
     start = time.perf_counter()
     srcs = validate_sources(list(sources), cfg)
     try:
@@ -297,6 +359,7 @@ def ingest(sources: list[str], out_uri: str, cfg: Config | None = None, use_ray:
         "seconds": round(seconds, 3),
         "frames_per_s": round(frames / seconds, 2) if seconds > 0 else 0.0,
         "video_ids": [s.video_id for s in srcs],
+        "node_ids": sorted({r["node_id"] for r in results if r.get("node_id")}),
     }
     print(
         f"ingest: {len(results)} videos ingested, {summary['skipped']} skipped, {frames} frames "
@@ -332,6 +395,36 @@ def _run_local(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int
     return results, errors
 
 
+def _missing_here(paths: list[str]) -> tuple[str, list[str]]:
+    import ray
+
+    return ray.util.get_node_ip_address(), [p for p in paths if not Path(p).exists()]
+
+
+def check_local_sources_on_nodes(paths: list[str]) -> None:
+    """On a multi-node cluster, make sure every node that can run an ingest task sees the local
+    sources (a shared filesystem); otherwise one clear line before any video is started.
+
+    One tiny task per node (pinned there, no CPU) checks that the paths exist. On one node there
+    is nothing to check: the driver already found them.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= CPUS_PER_TASK]
+    if not paths or len(nodes) <= 1:
+        return
+    check = ray.remote(num_cpus=0)(_missing_here)
+    refs = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths) for n in nodes]
+    for ip, missing in ray.get(refs):
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise IngestError(
+                f"{missing[0]}{more}: local source not found on cluster node {ip}; on a multi-node cluster "
+                "put the videos in s3:// (or on a filesystem every node mounts at the same path)"
+            )
+
+
 WORKER_DEATH_RETRIES = 3  # Ray retries a task after its worker died, not after an exception
 
 
@@ -340,6 +433,7 @@ def _run_ray(todo: list[Source], out_uri: str, cfg: Config, n: int, total: int):
     import ray
 
     ensure_ray(cfg)
+    check_local_sources_on_nodes([s.path for s in todo if not s.remote])
     # A task is safe to run again (it clears its frames folder first and commits last), so a
     # worker that dies (a lost node, a crash inside Ray itself) costs a retry, not the video.
     task = ray.remote(num_cpus=CPUS_PER_TASK, max_retries=WORKER_DEATH_RETRIES)(ingest_one_video)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import posixpath
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -60,8 +62,58 @@ def _looks_like_mp4(path: Path) -> bool:
         return False
 
 
+# Remote (S3) videos are read through an fsspec file with a read-ahead cache of this many bytes:
+# FFmpeg seeks (moov atoms at the end) fetch ranges, never the whole object, so a task's memory
+# is this buffer plus the decoder's, whatever the video's length.
+REMOTE_BLOCK_BYTES = 8 * 2**20
+
+
+def is_remote(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
+@contextmanager
+def _opened(path: str | Path, fs=None) -> Iterator[av.container.InputContainer]:
+    """A video opened for reading, as a context manager. ``path`` is a local path, or (with
+    ``fs``, an fsspec filesystem such as ``storage.s3fs_filesystem``) a remote URI that is
+    streamed from the store; FFmpeg's errors become one clear line."""
+    if fs is None and is_remote(path):
+        raise VideoError(f"{path}: remote video given without a filesystem to read it")
+    if fs is None:
+        container = _open(path)
+        try:
+            yield container
+        finally:
+            container.close()
+        return
+    try:
+        f = fs.open(str(path), "rb", block_size=REMOTE_BLOCK_BYTES, cache_type="readahead")
+    except FileNotFoundError:
+        raise VideoError(f"{path}: no such object") from None
+    except IsADirectoryError:
+        raise VideoError(f"{path}: is a prefix (folder), not a video file") from None
+    except Exception as exc:  # botocore / aiohttp errors of many kinds
+        raise VideoError(f"{path}: cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+    try:
+        try:
+            container = av.open(f, mode="r")
+        except av.error.FFmpegError as exc:
+            f.seek(0)
+            if f.read(12)[4:8] == b"ftyp":
+                raise VideoError(f"{path}: MP4/MOV file cannot be read, probably truncated or corrupt ({_first_line(exc)})") from None
+            raise VideoError(f"{path}: not a readable video file ({_first_line(exc)})") from None
+        try:
+            if not container.streams.video:
+                raise VideoError(f"{path}: has no video stream")
+            yield container
+        finally:
+            container.close()
+    finally:
+        f.close()
+
+
 def _open(path: str | Path) -> av.container.InputContainer:
-    """Open a video for reading, turning FFmpeg's errors into one clear line."""
+    """Open a local video for reading, turning FFmpeg's errors into one clear line."""
     p = Path(path)
     if not p.exists():
         raise VideoError(f"{p}: no such file")
@@ -86,13 +138,14 @@ def _fps(stream: av.video.stream.VideoStream) -> float:
     return float(rate)
 
 
-def probe(path: str | Path, verify: bool = True) -> VideoInfo:
+def probe(path: str | Path, verify: bool = True, fs=None) -> VideoInfo:
     """Read a video's header (fps from ``average_rate``, size, length, audio or not).
 
     With ``verify`` the video packets are also demuxed (no decoding, milliseconds) so that a file
     cut short is caught here, before any output is written, instead of half way through ingest.
+    A remote ``path`` is read through ``fs`` (see ``_opened``); verifying it reads the whole object.
     """
-    with _open(path) as container:
+    with _opened(path, fs) as container:
         stream = container.streams.video[0]
         fps = _fps(stream)
         declared = int(stream.frames or 0)
@@ -132,9 +185,10 @@ def _count_packets(container: av.container.InputContainer, stream, path: str) ->
     return count
 
 
-def iter_frames(path: str | Path) -> Iterator[Frame]:
-    """Decode a video one frame at a time as RGB, with its time from the first frame (kept for VFR clips)."""
-    with _open(path) as container:
+def iter_frames(path: str | Path, fs=None) -> Iterator[Frame]:
+    """Decode a video one frame at a time as RGB, with its time from the first frame (kept for VFR
+    clips). A remote ``path`` is streamed through ``fs`` (see ``_opened``)."""
+    with _opened(path, fs) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: several times faster for H.264, same pixels
         fps = _fps(stream)
@@ -152,12 +206,13 @@ def iter_frames(path: str | Path) -> Iterator[Frame]:
         raise VideoError(f"{path}: no frames could be decoded")
 
 
-def extract_audio(path: str | Path) -> bytes | None:
+def extract_audio(path: str | Path, fs=None) -> bytes | None:
     """The source's first audio stream remuxed alone into Matroska bytes (packets copied, no re-encode).
 
     Matroska takes nearly every audio codec, so nothing is lost here; None when there is no audio.
+    A remote ``path`` is streamed through ``fs`` (see ``_opened``).
     """
-    with _open(path) as container:
+    with _opened(path, fs) as container:
         if not container.streams.audio:
             return None
         source = container.streams.audio[0]
@@ -180,26 +235,45 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def image_files(folder: str | Path) -> list[Path]:
-    """The image files of a folder (not recursive) in natural file-name order."""
+def image_files(folder: str | Path, fs=None) -> list:
+    """The image files of a folder (not recursive) in natural file-name order: Paths, or with
+    ``fs`` (an fsspec filesystem) the URIs of the objects directly under a remote prefix."""
+    if fs is not None:
+        uri = str(folder).rstrip("/")
+        scheme = uri.split("://", 1)[0] + "://" if "://" in uri else ""
+        try:
+            entries = fs.ls(uri, detail=True)
+        except FileNotFoundError:
+            return []
+        names = [e["name"] for e in entries if e.get("type") == "file" and posixpath.splitext(e["name"])[1].lower() in IMAGE_EXTENSIONS]
+        names = [n if "://" in n else scheme + n for n in names]
+        return sorted(names, key=lambda n: _natural_key(posixpath.basename(n)))
     p = Path(folder)
     files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(files, key=lambda f: _natural_key(f.name))
 
 
-def probe_image_folder(folder: str | Path, fps: float) -> VideoInfo:
-    """An image folder seen as a video: its first image's size and the given frame rate, no audio."""
+def _read_image_bytes(f, fs=None) -> bytes:
+    return fs.cat_file(str(f)) if fs is not None else Path(f).read_bytes()
+
+
+def probe_image_folder(folder: str | Path, fps: float, fs=None) -> VideoInfo:
+    """An image folder seen as a video: its first image's size and the given frame rate, no audio.
+    With ``fs`` the folder is a remote prefix (its first readable image is fetched)."""
     from raymouth import codec
 
-    p = Path(folder)
-    if not p.is_dir():
-        raise VideoError(f"{p}: no such folder")
-    files = image_files(p)
+    if fs is None:
+        p = Path(folder)
+        if not p.is_dir():
+            raise VideoError(f"{p}: no such folder")
+    else:
+        p = str(folder).rstrip("/")
+    files = image_files(p, fs)
     if not files:
         raise VideoError(f"{p}: folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
     first_problem = None
     for f in files:  # the first readable image gives the size; unreadable ones become decode_error rows
-        rgb, status = codec.decode(f.read_bytes())
+        rgb, status = codec.decode(_read_image_bytes(f, fs))
         if rgb is not None:
             break
         first_problem = first_problem or f"{f}: not a readable image ({status})"
@@ -221,18 +295,19 @@ def iter_image_folder(folder: str | Path, fps: float = 25.0) -> Iterator[Frame]:
         yield index, t, rgb
 
 
-def iter_image_files(folder: str | Path, fps: float = 25.0) -> Iterator[tuple[int, float, np.ndarray | None, object, Path]]:
+def iter_image_files(folder: str | Path, fps: float = 25.0, fs=None) -> Iterator[tuple[int, float, np.ndarray | None, object, Path]]:
     """``(index, timestamp, rgb, data, path)`` for every image of a folder, in natural name order.
 
     A readable image has ``rgb`` (``data`` is None); an unreadable one has ``rgb`` None and
     ``data`` = (its file bytes, the decode status), so ingest can keep it as a frame that enhance
-    passes through as ``decode_error``. Readable images must all have the first one's size.
+    passes through as ``decode_error``. Readable images must all have the first one's size. With
+    ``fs`` the folder is a remote prefix and each image is fetched when its turn comes.
     """
     from raymouth import codec
 
     size = None
-    for index, f in enumerate(image_files(folder)):
-        raw = f.read_bytes()
+    for index, f in enumerate(image_files(folder, fs)):
+        raw = _read_image_bytes(f, fs)
         rgb, status = codec.decode(raw)
         if rgb is None:
             yield index, index / fps, None, (raw, status), f
