@@ -343,3 +343,169 @@ def test_a_worker_killed_mid_video_is_retried_and_nothing_is_doubled(tmp_path, r
     assert summary["ingested"] == 1 and summary["failed"] == 0 and summary["frames"] == len(expected)
     _, table = read_frames(tmp_path / "out", "ip_lap_129")
     assert table.column("frame_index").to_pylist() == list(range(len(expected)))  # each frame exactly once
+
+
+# ---------------------------------------------------------------- sources in S3 (moto server)
+
+
+def _upload(s3, bucket: str, key: str, path) -> str:
+    s3.client().upload_file(str(path), bucket, key)
+    return f"s3://{bucket}/{key}"
+
+
+def _packets(blob: bytes) -> list[bytes]:
+    """The audio packets of an audio blob (Matroska's segment id differs between writes)."""
+    import io
+
+    with av.open(io.BytesIO(blob)) as c:
+        packets = [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+    assert packets
+    return packets
+
+
+def _s3_frames(uri: str, vid: str):
+    from raymouth import storage
+
+    loc = storage.resolve(uri)
+    files = storage.list_files(loc.join("frames", vid), ".parquet")
+    return pq.ParquetDataset(files, filesystem=loc.fs).read().sort_by("frame_index"), loc
+
+
+def test_cli_ingest_of_an_s3_video_keeps_every_frame_and_the_audio(tmp_path, short_clips, s3_env):
+    """`raymouth ingest s3://…/clip.mp4 --out s3://…/ds` as a command; then export from S3 works."""
+    from raymouth.export import export
+
+    bucket = s3_env.make_bucket()
+    src = short_clips[0]  # retalking_face_5, with audio
+    uri = _upload(s3_env, bucket, "in/retalking_face_5.mp4", src)
+    done = subprocess.run(
+        [sys.executable, "-m", "raymouth.cli", "ingest", uri, "--out", f"s3://{bucket}/ds"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    table, loc = _s3_frames(f"s3://{bucket}/ds", "retalking_face_5")
+    expected = source_frames(src)
+    assert table.num_rows == len(expected) and table["frame_index"].to_pylist() == list(range(len(expected)))
+    for data, ref in zip(table["image"].to_pylist(), expected):
+        assert np.array_equal(codec.decode(data)[0], ref)
+    assert set(table["source_path"].to_pylist()) == {uri}
+    row = pq.read_table(loc.join("videos", "retalking_face_5.parquet").path, filesystem=loc.fs).to_pylist()[0]
+    info = video.probe(src)
+    assert row["fps"] == info.fps and row["frame_count"] == len(expected) and row["source_path"] == uri
+    assert (row["width"], row["height"]) == (info.width, info.height)
+    assert row["audio_format"] == video.AUDIO_FORMAT and _packets(row["audio"]) == _packets(video.extract_audio(src))
+    written = export(f"s3://{bucket}/ds", str(tmp_path / "mp4"))
+    out = video.probe(written[0])
+    assert out.frame_count == info.frame_count and out.fps == pytest.approx(info.fps) and out.has_audio
+
+
+def test_s3_prefixes_of_videos_and_of_image_folders(tmp_path, short_clips, s3_env):
+    bucket = s3_env.make_bucket()
+    for p in short_clips:
+        _upload(s3_env, bucket, f"videos/{Path(p).name}", p)
+    _upload(s3_env, bucket, "videos/notes.txt", short_clips[0])  # not a video: ignored in a prefix
+    frames = [rgb for _, _, rgb in itertools.islice(video.iter_frames(short_clips[1]), 11)]
+    for clip, n in (("talk_a", 11), ("talk_b", 7)):
+        for i in range(n):  # natural order: img_2 before img_10
+            (tmp_path / "img.png").write_bytes(codec.encode(frames[i]))
+            _upload(s3_env, bucket, f"folders/{clip}/img_{i}.png", tmp_path / "img.png")
+    for i in range(5):
+        (tmp_path / "img.png").write_bytes(codec.encode(frames[i]))
+        _upload(s3_env, bucket, f"single/f{i}.png", tmp_path / "img.png")
+    out = f"s3://{bucket}/ds"
+    sources = [f"s3://{bucket}/videos", f"s3://{bucket}/folders/", f"s3://{bucket}/single"]
+    summary = ingest(sources, out, small_cfg(image_folder_fps=12.5), use_ray=False)
+    assert summary["video_ids"] == ["ip_lap_129", "retalking_face_5", "talk_a", "talk_b", "single"]
+    counts = {vid: _s3_frames(out, vid)[0].num_rows for vid in summary["video_ids"]}
+    assert counts == {"ip_lap_129": 30, "retalking_face_5": 20, "talk_a": 11, "talk_b": 7, "single": 5}
+    table, _ = _s3_frames(out, "talk_a")
+    assert set(table["fps"].to_pylist()) == {12.5}
+    for data, ref in zip(table["image"].to_pylist(), frames):
+        assert np.array_equal(codec.decode(data)[0], ref)
+    assert ingest(sources, out, small_cfg(image_folder_fps=12.5), use_ray=False)["skipped"] == 5
+
+
+@pytest.mark.parametrize("case", ["object", "bucket", "empty_prefix", "not_a_video"])
+def test_s3_bad_source_is_one_line_before_any_work(tmp_path, short_clips, s3_env, case):
+    bucket = s3_env.make_bucket()
+    good = _upload(s3_env, bucket, "in/ip_lap_129.mp4", short_clips[1])
+    _upload(s3_env, bucket, "other/readme.txt", short_clips[1])
+    bad, words = {
+        "object": (f"s3://{bucket}/in/missing.mp4", "no such file"),
+        "bucket": ("s3://no-such-bucket-for-ingest/in/a.mp4", "does not exist"),
+        "empty_prefix": (f"s3://{bucket}/other", "neither images, videos"),
+        "not_a_video": (f"s3://{bucket}/other/readme.txt", "unsupported file type"),
+    }[case]
+    with pytest.raises(IngestError) as err:
+        ingest([good, bad], f"s3://{bucket}/ds", small_cfg(), use_ray=True)  # fails before Ray starts
+    msg = str(err.value)
+    assert bad.rstrip("/") in msg and words in msg and "\n" not in msg
+    keys = [o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert sorted(keys) == ["in/ip_lap_129.mp4", "other/readme.txt"]  # nothing written
+
+
+def test_s3_truncated_video_fails_in_its_task_and_leaves_nothing(tmp_path, short_clips, s3_env):
+    """The driver does not read S3 videos, so a truncated one is found by the task reading it."""
+    bucket = s3_env.make_bucket()
+    data = Path(short_clips[1]).read_bytes()
+    (tmp_path / "half.mp4").write_bytes(data[: len(data) // 2])
+    uri = _upload(s3_env, bucket, "in/half.mp4", tmp_path / "half.mp4")
+    with pytest.raises(IngestError) as err:
+        ingest([uri], f"s3://{bucket}/ds", small_cfg(), use_ray=False)
+    assert uri in str(err.value) and "\n" not in str(err.value)
+    keys = [o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["in/half.mp4"]
+
+
+TWO_NODE_SCRIPT = r"""
+import json, os, sys
+import ray
+from ray.cluster_utils import Cluster
+
+aws = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
+# the nodes start without any AWS variable: the worker reaches S3 only through the task's config
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+worker = cluster.add_node(num_cpus=2)
+cluster.wait_for_nodes()
+os.environ.update(aws)
+ray.init(address=cluster.address, log_to_driver=False)
+from raymouth.config import Config, IngestConfig
+from raymouth.ingest import IngestError, check_local_sources_on_nodes, ingest
+
+cfg = Config(ingest=IngestConfig(rows_per_file=100, rows_per_group=16))
+summary = ingest(json.loads(sys.argv[1]), sys.argv[2], cfg, use_ray=True)
+result = {"summary": summary, "worker": worker.node_id, "head": cluster.head_node.node_id}
+check_local_sources_on_nodes([sys.argv[3]])  # a local file both nodes see: passes
+try:
+    check_local_sources_on_nodes([sys.argv[3], "/nowhere/clip.mp4"])
+except IngestError as exc:
+    result["missing"] = str(exc)
+print("RESULT", json.dumps(result), flush=True)
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_ingest_tasks_on_a_worker_node_stream_their_videos_from_s3(short_clips, s3_env):
+    """Head (no CPUs) + a worker node: every ingest task runs on the worker and reads S3 there."""
+    import os
+
+    bucket = s3_env.make_bucket()
+    uris = [_upload(s3_env, bucket, f"in/{Path(p).name}", p) for p in short_clips]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    out = f"s3://{bucket}/ds"
+    proc = subprocess.run(
+        [sys.executable, "-c", TWO_NODE_SCRIPT, json.dumps(uris), out, short_clips[0]],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert "RESULT" in proc.stdout, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    summary = result["summary"]
+    assert summary["ingested"] == 2 and summary["failed"] == 0
+    assert summary["node_ids"] == [result["worker"]] != [result["head"]]
+    for src in short_clips:
+        table, _ = _s3_frames(out, Path(src).stem)
+        assert table.num_rows == video.probe(src).frame_count
+    assert "/nowhere/clip.mp4" in result["missing"] and "s3://" in result["missing"] and "\n" not in result["missing"]
