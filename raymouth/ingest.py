@@ -405,14 +405,15 @@ def check_local_sources_on_nodes(paths: list[str]) -> None:
     """On a multi-node cluster, make sure every node that can run an ingest task sees the local
     sources (a shared filesystem); otherwise one clear line before any video is started.
 
-    One tiny task per node (pinned there, no CPU) checks that the paths exist. On one node there
-    is nothing to check: the driver already found them.
+    One tiny task per node (pinned there, no CPU) checks that the paths exist. When tasks can only
+    run on the driver's own node there is nothing to check: the driver already found them.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= CPUS_PER_TASK]
-    if not paths or len(nodes) <= 1:
+    here = ray.get_runtime_context().get_node_id()
+    if not paths or all(n["NodeID"] == here for n in nodes):  # tasks run beside the driver only
         return
     check = ray.remote(num_cpus=0)(_missing_here)
     refs = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths) for n in nodes]
