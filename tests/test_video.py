@@ -150,3 +150,28 @@ def test_truncated_faststart_file_is_caught_by_probe(tmp_path):
     cut.write_bytes(fast.read_bytes()[: fast.stat().st_size // 2])
     with pytest.raises(video.VideoError, match=r"cut\.mp4: truncated: \d+ of 270"):
         video.probe(cut)
+
+
+def test_remote_video_streams_through_an_fsspec_filesystem(s3_env):
+    """An s3:// object read through s3fs: same header, same frames, same audio packets as the file."""
+    from raymouth import storage
+
+    src = fixture_path("video/retalking_face_5.mp4")
+    bucket = s3_env.make_bucket()
+    s3_env.client().upload_file(str(src), bucket, "v/clip.mp4")
+    fs = storage.s3fs_filesystem()
+    uri = f"s3://{bucket}/v/clip.mp4"
+    local, remote = video.probe(src), video.probe(uri, fs=fs)
+    assert (remote.fps, remote.frame_count, remote.width, remote.height, remote.has_audio) == (
+        local.fps, local.frame_count, local.width, local.height, local.has_audio)
+    frames = decode_all(src)
+    got = [rgb for _, _, rgb in video.iter_frames(uri, fs)]
+    assert len(got) == len(frames) and all(np.array_equal(a, b) for a, b in zip(got, frames))
+    import io
+
+    with av.open(io.BytesIO(video.extract_audio(uri, fs))) as c:
+        assert [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size] == audio_packets(src)
+    with pytest.raises(video.VideoError, match="no such object"):
+        video.probe(f"s3://{bucket}/v/missing.mp4", fs=fs)
+    with pytest.raises(video.VideoError, match="without a filesystem"):
+        video.probe(uri)
