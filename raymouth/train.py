@@ -1,9 +1,12 @@
-"""Training EDSR or the autoencoder on mouth crops with Ray Train (``TensorflowTrainer``).
+"""Training the native model, EDSR or the autoencoder on mouth crops with Ray Train (``TensorflowTrainer``).
 
 Data (Ray Data, on the driver, before any worker starts): frames Parquet -> every
-``frame_stride``-th frame -> ``Locate`` (the inference stage itself) -> ``chain.training_pair``
-(degrade + the chain's own preprocessing) with a fixed seed per (video, frame, pair) ->
-materialised. The autoencoder's inputs additionally go through ``EnhanceChain.ae_inputs`` (the
+``frame_stride``-th frame -> ``Locate`` (the inference stage itself) -> materialised. For the
+native model that is the clean crops, and every step draws fresh blind pairs from them in the
+worker (``native_batches`` -> ``chain.native_training_pair``: an hour of training never repeats a
+pair; the crops are held in the worker, a few hundred MB for the fixtures' 5,400). For the first
+chain's models it is ``chain.training_pair`` (degrade + the chain's own preprocessing) with a
+fixed seed per (video, frame, pair). The autoencoder's inputs additionally go through ``EnhanceChain.ae_inputs`` (the
 configured EDSR), exactly what it sees at inference. Validation holds out whole videos.
 
 Training (each worker): ``MultiWorkerMirroredStrategy`` + tf_keras ``fit`` on its own shard
