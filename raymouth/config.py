@@ -30,6 +30,7 @@ SECRET_STORAGE_KEYS = ("access_key_id", "secret_access_key", "session_token")  #
 EXECUTION_KEYS = (
     "storage",  # where the data is and how to connect to it
     "train",  # an enhance run reads trained weights (enhance.*_weights); how they were trained is theirs
+    "degrade",  # training and evaluation pairs only; an enhance run never degrades anything
     "ingest.max_parallel_videos",
     "enhance.tf_intra_op_threads",
     "enhance.tf_inter_op_threads",
