@@ -62,7 +62,8 @@ def variant_overrides(pb_dir: Path | None = None) -> dict[str, list[str]]:
     """Each variant as config overrides on top of the base config, in report order.
 
     ``identity`` pastes the input crop back without any model (colour match + paste + gate only);
-    ``default`` adds nothing: the shipped (or the user's) config as it is. ``square`` is the first
+    ``default`` adds nothing: the shipped (or the user's) config as it is. ``native`` is the native
+    chain alone (one model call, no flip ensemble, sharpening or autoencoder). ``square`` is the first
     version (crop -> 64² -> EDSR x2 -> sharpen -> the seed's autoencoder at 128² -> back);
     ``sharpen`` and ``bicubic`` run the same 64² square chain with sharpening only / bicubic only.
     ``lapsrn`` / ``fsrcnn`` (the official frozen graphs, slow) run only when asked for.
@@ -70,12 +71,13 @@ def variant_overrides(pb_dir: Path | None = None) -> dict[str, list[str]]:
     pb = Path(pb_dir) if pb_dir else fixture_models_dir()
     plain = ["enhance.use_autoencoder=false", "enhance.sharpen.amount=0"]
     sharp = f"enhance.sharpen.amount={SEED_SHARPEN}"
-    native = ["enhance.chain=native", *plain]
+    native = ["enhance.chain=native", "enhance.flip_ensemble=false", *plain]
     square = ["enhance.chain=square"]
     return {
         IDENTITY: [],
         DEFAULT: [],
         "native": native,
+        "native+flip": [*native, "enhance.flip_ensemble=true"],
         "native+sharpen": [*native, sharp],
         "native+ae": [*native, "enhance.use_autoencoder=true"],
         "square": [*square, "enhance.sr_backend=edsr", sharp, "enhance.use_autoencoder=true"],
