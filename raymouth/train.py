@@ -634,12 +634,13 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     summary = train(args.model, args.data, args.out, cfg, args.workers, args.gpus_per_worker, args.epochs, args.run_id)
     last = summary["history"][-1] if summary["history"] else {}
-    print(
-        f"train: {summary['model']} run {summary['run_id']}: {summary['epochs_done']} epochs, "
-        f"val PSNR {last.get('val_psnr')} dB (bicubic {last.get('val_psnr_bicubic')}), "
-        f"SSIM {last.get('val_ssim')} (bicubic {last.get('val_ssim_bicubic')}) -> {summary['weights_uri']}",
-        flush=True,
-    )
+    if summary["model"] == "native":
+        scores = (f"val PSNR {last.get('val_psnr')} dB (degraded input {last.get('val_psnr_input')}), "
+                  f"clean mouths come back at {last.get('val_psnr_clean')} dB")
+    else:
+        scores = (f"val PSNR {last.get('val_psnr')} dB (bicubic {last.get('val_psnr_bicubic')}), "
+                  f"SSIM {last.get('val_ssim')} (bicubic {last.get('val_ssim_bicubic')})")
+    print(f"train: {summary['model']} run {summary['run_id']}: {summary['epochs_done']} epochs, {scores} -> {summary['weights_uri']}", flush=True)
     return 0
 
 
