@@ -20,16 +20,17 @@ def variant_configs(models_dir: Path, threads: int = 0) -> dict[str, Config]:
             "autoencoder_weights": RANDOM, "native_weights": RANDOM, "use_autoencoder": False}
     small = {"num_blocks": 8, "num_filters": 32}
     variants = {
-        "native_8x32": {"chain": "native"},
-        "native_8x32 + AE": {"chain": "native", "use_autoencoder": True},
+        "native_8x32": {"chain": "native", "flip_ensemble": False},
+        "native_8x32 + flip (default)": {"chain": "native", "flip_ensemble": True},
+        "native_8x32 + flip + AE": {"chain": "native", "flip_ensemble": True, "use_autoencoder": True},
         "bicubic": {"sr_backend": "bicubic"},
         "fsrcnn_x2": {"sr_backend": "fsrcnn", "pb_path": str(models_dir / "FSRCNN_x2.pb")},
         "lapsrn_x2": {"sr_backend": "lapsrn", "pb_path": str(models_dir / "LapSRN_x2.pb")},
-        "edsr_baseline_16x64": {"sr_backend": "edsr"},
+        "edsr_baseline_16x64": {"sr_backend": "edsr", "edsr": {"num_blocks": 16, "num_filters": 64}},
         "edsr_small_8x32": {"sr_backend": "edsr", "edsr": small},
         "autoencoder_only (none + AE)": {"sr_backend": "none", "use_autoencoder": True},
         "edsr_small + AE": {"sr_backend": "edsr", "edsr": small, "use_autoencoder": True},
-        "edsr_baseline + AE": {"sr_backend": "edsr", "use_autoencoder": True},
+        "edsr_baseline + AE": {"sr_backend": "edsr", "edsr": {"num_blocks": 16, "num_filters": 64}, "use_autoencoder": True},
     }
     out = {}
     for name, extra in variants.items():
