@@ -137,18 +137,11 @@ def edsr_arch(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_s
 
 
 @keras.saving.register_keras_serializable(package="raymouth")
-class SpaceToDepth(keras.layers.Layer):
+class SpaceToDepth(DepthToSpace):
     """Pixel unshuffle: (H, W, C) -> (H/r, W/r, C*r*r); nothing is thrown away (H, W multiples of r)."""
-
-    def __init__(self, block_size: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.block_size = int(block_size)
 
     def call(self, x):
         return tf.nn.space_to_depth(x, self.block_size)
-
-    def get_config(self):
-        return {**super().get_config(), "block_size": self.block_size}
 
 
 def build_edsr_native(num_blocks: int = 8, num_filters: int = 32, res_scale: float = 0.1, unshuffle: int = 2) -> keras.Model:
