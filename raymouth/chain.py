@@ -1,9 +1,10 @@
 """The enhance chain: one code path for inference, training pairs and evaluation.
 
 ``enhance.chain=native`` (default): every output pixel is the input plus a learned correction at
-the crop's own size. The crops of a call are padded (mirrored) to one common size rounded up
-to ``bucket_px`` and run through the native EDSR in one batch (``models.edsr.build_edsr_native``:
-pixel-unshuffle, EDSR body, zero-initialised tail, + input), then sharpened, then (optional)
+the crop's own size. Each crop is mirrored out to its own size rounded up to ``bucket_px``;
+crops of one bucket run through the native EDSR in one batch (``models.edsr.build_edsr_native``:
+pixel-unshuffle, EDSR body, zero-initialised tail, + input), optionally averaged with the
+mirrored crop's output (``flip_ensemble``), then sharpened, then (optional)
 the seed autoencoder's residual ``ae(x) - x`` is computed at ``ae_px``² and added back resized
 (a resized correction, never a resized image), and each crop is cut back to its own size.
 Nothing shrinks the input: measured, resizing a 168x110 mouth to 64² and back alone cost 10 dB.

@@ -120,7 +120,7 @@ def degrade(crop: np.ndarray, rng_or_seed: np.random.Generator | int, cfg: Degra
     return out
 
 
-def is_identity(crop: np.ndarray, seed: int, cfg: DegradeConfig | None = None) -> bool:
+def is_identity(seed: int, cfg: DegradeConfig | None = None) -> bool:
     """Whether ``degrade(crop, seed, cfg)`` is an identity pair (same draw, no image work)."""
     cfg = cfg or DegradeConfig()
     return cfg.family == "blind" and _rng(seed).random() < cfg.identity_rate

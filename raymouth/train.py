@@ -100,7 +100,7 @@ def clean_crops(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def native_batches(crops: list[np.ndarray], cfg: Config, seed: int, validation: bool = False):
+def native_batches(crops: list[np.ndarray], cfg: Config, seed: int):
     """Endless ``(degraded, clean)`` float batches of ``patch_px``² patches from clean crops.
 
     Every step draws new crops, mirrors, degradation seeds and patch positions from one seeded
@@ -115,7 +115,7 @@ def native_batches(crops: list[np.ndarray], cfg: Config, seed: int, validation: 
         xs, ys = [], []
         for i in rng.integers(0, len(crops), size=n):
             crop = crops[int(i)]
-            if cfg.train.flip and not validation and rng.random() < 0.5:
+            if cfg.train.flip and rng.random() < 0.5:
                 crop = np.ascontiguousarray(crop[:, ::-1])
             x, y = native_training_pair(crop, int(rng.integers(1 << 62)), cfg, px)
             xs.append(x)
@@ -313,7 +313,7 @@ def validate_native(model, crops: list[np.ndarray], cfg: Config) -> dict[str, fl
     scores: dict[str, list[float]] = {"val_psnr": [], "val_psnr_input": [], "val_psnr_clean": []}
     for i, clean in enumerate(crops):
         seed = pair_seed(cfg.train.seed, "val", i, 0)
-        if is_identity(clean, seed, cfg.degrade):
+        if is_identity(seed, cfg.degrade):
             seed = pair_seed(cfg.train.seed, "val", i, 1)  # identity pairs are scored by val_psnr_clean
         degraded = degrade(clean, seed, cfg.degrade)
         h, w = clean.shape[:2]

@@ -107,17 +107,21 @@ def upsample(x: tf.Tensor, num_filters: int, scale: int) -> tf.Tensor:
     return x
 
 
-def build_edsr(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_scale: float = 0.1) -> keras.Model:
-    """EDSR for RGB [0, 1] input of any size; baseline 16x64, the paper's large model 32x256."""
-    upsample_steps(scale)  # reject a bad scale before building anything
-    inputs = keras.Input(shape=(None, None, 3), name="lr")
-    x = PixelShift(name="pixel_in")(inputs)
+def body(x: tf.Tensor, num_blocks: int, num_filters: int, res_scale: float) -> tf.Tensor:
+    """head conv -> residual blocks -> conv + global skip: EDSR's body, shared by both builders."""
     head = conv(x, num_filters, "head")
     x = head
     for i in range(num_blocks):
         x = residual_block(x, num_filters, res_scale, f"block{i}")
     x = conv(x, num_filters, "body_end")
-    x = keras.layers.Add(name="global_skip")([head, x])
+    return keras.layers.Add(name="global_skip")([head, x])
+
+
+def build_edsr(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_scale: float = 0.1) -> keras.Model:
+    """EDSR for RGB [0, 1] input of any size; baseline 16x64, the paper's large model 32x256."""
+    upsample_steps(scale)  # reject a bad scale before building anything
+    inputs = keras.Input(shape=(None, None, 3), name="lr")
+    x = body(PixelShift(name="pixel_in")(inputs), num_blocks, num_filters, res_scale)
     x = upsample(x, num_filters, scale)
     x = conv(x, 3, "tail")
     outputs = PixelShift(inverse=True, name="pixel_out")(x)
@@ -155,13 +159,7 @@ def build_edsr_native(num_blocks: int = 8, num_filters: int = 32, res_scale: flo
     """
     inputs = keras.Input(shape=(None, None, 3), name="crop")
     x = PixelShift(name="pixel_in")(inputs)
-    x = SpaceToDepth(unshuffle, name="unshuffle")(x)
-    head = conv(x, num_filters, "head")
-    x = head
-    for i in range(num_blocks):
-        x = residual_block(x, num_filters, res_scale, f"block{i}")
-    x = conv(x, num_filters, "body_end")
-    x = keras.layers.Add(name="global_skip")([head, x])
+    x = body(SpaceToDepth(unshuffle, name="unshuffle")(x), num_blocks, num_filters, res_scale)
     x = keras.layers.Conv2D(3 * unshuffle * unshuffle, 3, padding="same", kernel_initializer="zeros", name="tail")(x)
     x = DepthToSpace(unshuffle, name="shuffle")(x)
     correction = Scale(1.0 / IMG_RANGE, name="correction")(x)
