@@ -129,18 +129,45 @@ def check_crop(crop: np.ndarray) -> None:
 
 
 def _weights_path(value: str, default_name: str, what: str, config_key: str) -> Path:
-    """The configured path, or the packaged default with a clear error when it is not installed."""
-    from raymouth.models.weights import WeightsError
-
+    """The configured path, or the packaged default with a clear error when it is not installed
+    (without importing TensorFlow until then: jobs call this before any model loads)."""
     if value:
         return Path(value).expanduser()
     path = WEIGHTS_DIR / default_name
     if not path.is_file():
+        from raymouth.models.weights import WeightsError
+
         raise WeightsError(
             f"default {what} weights {path.name} are not installed in {WEIGHTS_DIR}; "
             f"set {config_key} to a .keras file (or '{RANDOM}' for untrained weights)"
         )
     return path
+
+
+def _weights(enh: EnhanceConfig, model: str) -> Path:
+    """The weights file of ``model`` (native, edsr, autoencoder): configured or packaged default."""
+    value, default, what = {
+        "native": (enh.native_weights, "edsr_native.keras", "native EDSR"),
+        "edsr": (enh.edsr_weights, f"edsr_x{enh.edsr.scale}.keras", "EDSR"),
+        "autoencoder": (enh.autoencoder_weights, "autoencoder.keras", "autoencoder"),
+    }[model]
+    return _weights_path(value, default, what, f"enhance.{model}_weights")
+
+
+def weight_files(enh: EnhanceConfig) -> list[tuple[str, Path]]:
+    """``(config key, path)`` of every weights or graph file this chain will load, so a job can
+    check them before any actor starts; a missing packaged default raises ``WeightsError`` here."""
+    models: list[str] = []
+    if enh.chain == "native":
+        models.append("native")
+    elif enh.sr_backend == "edsr":
+        models.append("edsr")
+    if enh.use_autoencoder:
+        models.append("autoencoder")
+    files = [(f"enhance.{m}_weights", _weights(enh, m)) for m in models if getattr(enh, f"{m}_weights") != RANDOM]
+    if enh.chain == "square" and enh.sr_backend in FROZEN_BACKENDS and enh.pb_path:
+        files.append(("enhance.pb_path", Path(enh.pb_path).expanduser()))
+    return files
 
 
 def _keras_runner(model) -> Callable[[Batch], Batch]:
@@ -168,7 +195,7 @@ def build_sr(enh: EnhanceConfig) -> tuple[Callable[[Batch], Batch], str]:
             return _keras_runner(build_edsr(**params)), f"{tag}@{RANDOM}"
         from raymouth.models.weights import load_checked
 
-        path = _weights_path(enh.edsr_weights, f"edsr_x{enh.edsr.scale}.keras", "EDSR", "enhance.edsr_weights")
+        path = _weights(enh, "edsr")
         model, manifest = load_checked(path, expect_arch=edsr_arch(**params))
         return _keras_runner(model), f"{tag}@{manifest['sha256'][:12]}"
     from raymouth.models.frozen_sr import FrozenSR, family_from_name
@@ -192,7 +219,7 @@ def build_native(enh: EnhanceConfig):
         return build_edsr_native(**params), f"{tag}@{RANDOM}"
     from raymouth.models.weights import load_checked
 
-    path = _weights_path(enh.native_weights, "edsr_native.keras", "native EDSR", "enhance.native_weights")
+    path = _weights(enh, "native")
     model, manifest = load_checked(path, expect_arch=edsr_native_arch(**params))
     return model, f"{tag}@{manifest['sha256'][:12]}"
 
@@ -219,7 +246,7 @@ def build_ae(enh: EnhanceConfig):
         return build_autoencoder(**params), f"{tag}@{RANDOM}"
     from raymouth.models.weights import load_checked
 
-    path = _weights_path(enh.autoencoder_weights, "autoencoder.keras", "autoencoder", "enhance.autoencoder_weights")
+    path = _weights(enh, "autoencoder")
     model, manifest = load_checked(path, expect_arch=autoencoder_arch(**params))
     return model, f"{tag}@{manifest['sha256'][:12]}"
 

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -66,29 +65,11 @@ def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config) -> RunPlan:
 
 def check_models(cfg: Config) -> None:
     """The weights and graph files the chain will load exist (checked here, not in an actor)."""
-    from raymouth import chain
+    from raymouth.chain import weight_files
 
-    enh = cfg.enhance
-    needed: list[tuple[str, str, str]] = []  # (config key, value, packaged default file name)
-    if enh.chain == "native":
-        needed.append(("enhance.native_weights", enh.native_weights, "edsr_native.keras"))
-    elif enh.sr_backend == "edsr":
-        needed.append(("enhance.edsr_weights", enh.edsr_weights, f"edsr_x{enh.edsr.scale}.keras"))
-    elif enh.sr_backend in chain.FROZEN_BACKENDS:
-        needed.append(("enhance.pb_path", enh.pb_path, ""))
-    if enh.use_autoencoder:
-        needed.append(("enhance.autoencoder_weights", enh.autoencoder_weights, "autoencoder.keras"))
-    for key, value, default in needed:
-        if value == chain.RANDOM:
-            continue
-        path = Path(value).expanduser() if value else chain.WEIGHTS_DIR / default
+    for key, path in weight_files(cfg.enhance):  # a missing packaged default raises WeightsError
         if not path.is_file():
-            if value:
-                raise PipelineError(f"{key}: no such file {path}")
-            raise PipelineError(
-                f"default weights {path.name} are not installed in {chain.WEIGHTS_DIR}; "
-                f"set {key} to a .keras file (or '{chain.RANDOM}' for untrained weights)"
-            )
+            raise PipelineError(f"{key}: no such file {path}")
 
 
 def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> bool:

@@ -11,10 +11,12 @@ import datetime as _dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from raymouth.models.kerasapi import keras
 from raymouth.errors import UserError
+
+if TYPE_CHECKING:  # TensorFlow is imported only where a model is saved or loaded
+    from raymouth.models.kerasapi import keras
 
 MANIFEST_FORMAT = "raymouth-weights/1"
 
@@ -40,6 +42,8 @@ def _without_optimizer(model: keras.Model) -> keras.Model:
     """An uncompiled copy when the model carries optimizer state: shipped files stay small."""
     if getattr(model, "optimizer", None) is None:
         return model
+    from raymouth.models.kerasapi import keras
+
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
@@ -58,6 +62,8 @@ def save_model(
     ``arch`` is the builder's description (``edsr_arch``/``autoencoder_arch``), checked on load.
     """
     path = Path(path)
+    from raymouth.models.kerasapi import keras
+
     if path.suffix != ".keras":
         raise ValueError(f"weights path must end in .keras, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +123,8 @@ def load_checked(path: str | Path, expect_arch: dict[str, Any] | None = None) ->
             f"weights file {path} is corrupt or truncated: sha256 {sha[:12]}… does not match its manifest's {manifest['sha256'][:12]}…"
         )
     check_arch(path, manifest, expect_arch)
+    from raymouth.models.kerasapi import keras
+
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for unreadable archives
