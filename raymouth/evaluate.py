@@ -30,6 +30,7 @@ import numpy as np
 from raymouth import codec, degrade, metrics, roi, schema
 from raymouth import config as config_mod
 from raymouth.config import Config
+from raymouth.stages import window
 from raymouth.evaluate_data import (  # noqa: F401 - re-exported: the public names of `raymouth evaluate`
     Clip,
     EvaluateError,
@@ -180,14 +181,6 @@ def box_of(batch: Batch, i: int) -> roi.Box:
     return tuple(int(v) for v in batch["mouth_box"][i])
 
 
-def window_of(shape: tuple[int, ...], box: roi.Box) -> roi.Box:
-    """The box grown by its larger side on every side, clipped to the frame: every measure of
-    ``Composite`` and of this module looks at most half a box beyond the box (as ``stages._window``)."""
-    x0, y0, x1, y1 = box
-    pad = max(x1 - x0, y1 - y0)
-    return max(0, x0 - pad), max(0, y0 - pad), min(shape[1], x1 + pad), min(shape[0], y1 + pad)
-
-
 def fidelity(frame: np.ndarray, clean: np.ndarray, box: roi.Box) -> dict[str, float]:
     """Mouth-box MSE, PSNR (capped at 100 dB) and SSIM of ``frame`` against the clean frame, and
     the mouth / face sharpness ratio (measured on the box's window: the same value, less work)."""
@@ -200,7 +193,7 @@ def fidelity(frame: np.ndarray, clean: np.ndarray, box: roi.Box) -> dict[str, fl
 def sharpness_ratio(frame: np.ndarray, box: roi.Box) -> float:
     """``metrics.sharpness_ratio`` measured on the box's window (the same value, less work)."""
     x0, y0, x1, y1 = box
-    wx0, wy0, wx1, wy1 = window_of(frame.shape, box)
+    wx0, wy0, wx1, wy1 = window(frame.shape, box)[0]
     return metrics.sharpness_ratio(frame[wy0:wy1, wx0:wx1], (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0))
 
 
@@ -228,7 +221,7 @@ def stage_batch(located: Batch, rows: list[int], frames: list[np.ndarray], clean
     windows = []
     for j, (i, frame) in enumerate(zip(rows, frames)):
         box = box_of(located, i)
-        wx0, wy0, wx1, wy1 = window_of(frame.shape, box)
+        wx0, wy0, wx1, wy1 = window(frame.shape, box)[0]
         windows.append((wx0, wy0, wx1, wy1))
         batch["image"][j] = codec.encode(frame[wy0:wy1, wx0:wx1])
         batch["crop"][j] = codec.encode(roi.crop(frame, box))

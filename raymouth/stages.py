@@ -115,7 +115,7 @@ class Composite:
         result = roi.paste(frame, matched, box, alpha)
         # Every measure looks at most half a box beyond the box: score a window around it, not
         # the whole frame (same values, a fraction of the colour conversions).
-        (wx0, wy0, wx1, wy1), local = _window(frame.shape, box)
+        (wx0, wy0, wx1, wy1), local = window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
         lx0, ly0, lx1, ly1 = local
         original = roi.crop(frame, box)
@@ -203,8 +203,9 @@ class CompositeAndWrite:
         return self.write(self.composite(batch))
 
 
-def _window(shape: tuple[int, ...], box: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
-    """A window of one box size around the box, clipped to the frame, and the box inside it."""
+def window(shape: tuple[int, ...], box: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """A window of one box size around the box, clipped to the frame, and the box inside it: every
+    measure of ``Composite`` looks at most half a box beyond the box (evaluate crops the same)."""
     x0, y0, x1, y1 = box
     pad = max(x1 - x0, y1 - y0)
     wx0, wy0 = max(0, x0 - pad), max(0, y0 - pad)
