@@ -144,7 +144,7 @@ def _weights_path(value: str, default_name: str, what: str, config_key: str) -> 
     return path
 
 
-def _weights(enh: EnhanceConfig, model: str) -> Path:
+def model_weights(enh: EnhanceConfig, model: str) -> Path:
     """The weights file of ``model`` (native, edsr, autoencoder): configured or packaged default."""
     value, default, what = {
         "native": (enh.native_weights, "edsr_native.keras", "native EDSR"),
@@ -164,7 +164,7 @@ def weight_files(enh: EnhanceConfig) -> list[tuple[str, Path]]:
         models.append("edsr")
     if enh.use_autoencoder:
         models.append("autoencoder")
-    files = [(f"enhance.{m}_weights", _weights(enh, m)) for m in models if getattr(enh, f"{m}_weights") != RANDOM]
+    files = [(f"enhance.{m}_weights", model_weights(enh, m)) for m in models if getattr(enh, f"{m}_weights") != RANDOM]
     if enh.chain == "square" and enh.sr_backend in FROZEN_BACKENDS and enh.pb_path:
         files.append(("enhance.pb_path", Path(enh.pb_path).expanduser()))
     return files
@@ -195,7 +195,7 @@ def build_sr(enh: EnhanceConfig) -> tuple[Callable[[Batch], Batch], str]:
             return _keras_runner(build_edsr(**params)), f"{tag}@{RANDOM}"
         from raymouth.models.weights import load_checked
 
-        path = _weights(enh, "edsr")
+        path = model_weights(enh, "edsr")
         model, manifest = load_checked(path, expect_arch=edsr_arch(**params))
         return _keras_runner(model), f"{tag}@{manifest['sha256'][:12]}"
     from raymouth.models.frozen_sr import FrozenSR, family_from_name
@@ -219,7 +219,7 @@ def build_native(enh: EnhanceConfig):
         return build_edsr_native(**params), f"{tag}@{RANDOM}"
     from raymouth.models.weights import load_checked
 
-    path = _weights(enh, "native")
+    path = model_weights(enh, "native")
     model, manifest = load_checked(path, expect_arch=edsr_native_arch(**params))
     return model, f"{tag}@{manifest['sha256'][:12]}"
 
@@ -246,7 +246,7 @@ def build_ae(enh: EnhanceConfig):
         return build_autoencoder(**params), f"{tag}@{RANDOM}"
     from raymouth.models.weights import load_checked
 
-    path = _weights(enh, "autoencoder")
+    path = model_weights(enh, "autoencoder")
     model, manifest = load_checked(path, expect_arch=autoencoder_arch(**params))
     return model, f"{tag}@{manifest['sha256'][:12]}"
 

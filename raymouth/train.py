@@ -390,6 +390,25 @@ def _restore(ckpt, strategy):
     return model, state
 
 
+def init_weights_path(model_name: str, cfg: Config) -> Path:
+    """The file ``train.init_weights`` names: a path, or ``shipped`` for the chain's own weights."""
+    if cfg.train.init_weights != "shipped":
+        return Path(cfg.train.init_weights).expanduser()
+    from raymouth.chain import model_weights
+
+    return model_weights(cfg.enhance, model_name)
+
+
+def _initial_weights(model_name: str, cfg: Config) -> list[np.ndarray]:
+    """The weights a fine-tune starts from; loading them into the configured model (not the
+    saved one) makes a different architecture fail here, with the file named."""
+    from raymouth.models import edsr, losses  # noqa: F401  (registers EDSR's layers and the loss)
+    from raymouth.models.kerasapi import keras
+
+    path = init_weights_path(model_name, cfg)
+    return keras.models.load_model(path, compile=False).get_weights()
+
+
 def learning_rate(cfg: Config, epoch: int, epochs: int = 0, model: str = "") -> float:
     """Step decay (EDSR halves its rate on a schedule), or cosine decay over ``epochs`` for the
     native model; a pure function of the epoch, so resumes agree."""
@@ -429,6 +448,8 @@ def train_loop(config: dict[str, Any]) -> None:
     else:
         with strategy.scope():
             model, _ = build_model(model_name, cfg)
+            if cfg.train.init_weights:
+                model.set_weights(_initial_weights(model_name, cfg))
             model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=_loss(model_name, cfg))
         state = {"epoch": 0, "history": []}
     history: list[dict] = state["history"]
@@ -506,6 +527,7 @@ def train(
     gpus = cfg.train.gpus_per_worker if gpus_per_worker is None else float(gpus_per_worker)
     epochs = cfg.train.epochs if epochs is None else int(epochs)
     run_id = run_id or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    _check_init_weights(model, cfg)
     by_video = frame_files(data_uri, cfg)
     train_ids, val_ids = split_videos(list(by_video), cfg)
     try:
@@ -524,6 +546,14 @@ def train(
     summary = _finish(model, cfg, result, out, run_id, data_uri, counts, train_ids, val_ids)
     summary["prepare_s"] = round(time.perf_counter() - t0, 1)
     return summary
+
+
+def _check_init_weights(model: str, cfg: Config) -> None:
+    if not cfg.train.init_weights:
+        return
+    path = init_weights_path(model, cfg)
+    if not path.is_file():
+        raise TrainError(f"train.init_weights: {path} is not a file")
 
 
 def _datasets(model: str, by_video: dict[str, list[str]], train_ids: list[str], val_ids: list[str], cfg: Config, data_uri: str):

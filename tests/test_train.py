@@ -277,3 +277,31 @@ def test_native_training_writes_a_model_the_chain_loads(ray_local, frames_local,
     out = chain(crops)
     assert [o.shape for o in out] == [c.shape for c in crops]
     assert any(not np.array_equal(o, c) for o, c in zip(out, crops))  # trained: no longer the identity
+
+
+def test_init_weights_that_are_not_a_file_fail_before_any_cluster_work(tmp_path):
+    from raymouth.train import TrainError, train
+
+    cfg = tiny_cfg(f"train.init_weights={tmp_path / 'missing.keras'}")
+    with pytest.raises(TrainError, match="train.init_weights: .*missing.keras is not a file"):
+        train("native", str(tmp_path / "no-data"), str(tmp_path / "runs"), cfg, workers=1, epochs=1)
+
+
+@pytest.mark.slow
+def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_path):
+    from raymouth.models.edsr import build_edsr_native
+    from raymouth.models.weights import load_model
+    from raymouth.train import train
+
+    arch = ("enhance.native.num_blocks=2", "enhance.native.num_filters=16")
+    start = build_edsr_native(num_blocks=2, num_filters=16)
+    rng = np.random.default_rng(0)
+    start.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in start.get_weights()])
+    start.save(tmp_path / "start.keras")
+    # a rate so small that one step cannot move the weights visibly: what comes out is where it began
+    cfg = tiny_cfg(*arch, "train.steps_per_epoch=1", "train.patch_px=32", "train.learning_rate=1e-9",
+                   f"train.init_weights={tmp_path / 'start.keras'}")
+    summary = train("native", frames_local, str(tmp_path / "runs"), cfg, workers=1, epochs=1, run_id="ft")
+    tuned = load_model(summary["weights_uri"]).get_weights()
+    for a, b in zip(tuned, start.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
