@@ -399,14 +399,30 @@ def init_weights_path(model_name: str, cfg: Config) -> Path:
     return model_weights(cfg.enhance, model_name)
 
 
-def _initial_weights(model_name: str, cfg: Config) -> list[np.ndarray]:
-    """The weights a fine-tune starts from; loading them into the configured model (not the
-    saved one) makes a different architecture fail here, with the file named."""
+def _initial_weights(model_name: str, cfg: Config, model) -> None:
+    """Load the weights a fine-tune starts from into ``model``, layer by layer by name.
+
+    A layer the file lacks (extra residual blocks of a deeper model) starts as an identity block
+    (its second conv zeroed), so a deeper model begins exactly where the file's model left off;
+    any other difference (a shape, a missing head) fails here, with the file named.
+    """
     from raymouth.models import edsr, losses  # noqa: F401  (registers EDSR's layers and the loss)
     from raymouth.models.kerasapi import keras
 
     path = init_weights_path(model_name, cfg)
-    return keras.models.load_model(path, compile=False).get_weights()
+    source = {layer.name: layer for layer in keras.models.load_model(path, compile=False).layers}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name in source:
+            theirs = source[layer.name].get_weights()
+            if [w.shape for w in theirs] != [tuple(w.shape) for w in layer.weights]:
+                raise TrainError(f"train.init_weights: {path}: layer {layer.name} has other shapes than the configured model")
+            layer.set_weights(theirs)
+        elif layer.name.startswith("block") and layer.name.endswith("_conv2"):
+            layer.set_weights([np.zeros(w.shape, np.float32) for w in layer.weights])
+        elif not layer.name.startswith("block"):
+            raise TrainError(f"train.init_weights: {path} has no layer {layer.name}; is it a {model_name} model?")
 
 
 def learning_rate(cfg: Config, epoch: int, epochs: int = 0, model: str = "") -> float:
@@ -449,7 +465,7 @@ def train_loop(config: dict[str, Any]) -> None:
         with strategy.scope():
             model, _ = build_model(model_name, cfg)
             if cfg.train.init_weights:
-                model.set_weights(_initial_weights(model_name, cfg))
+                _initial_weights(model_name, cfg, model)
             model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=_loss(model_name, cfg))
         state = {"epoch": 0, "history": []}
     history: list[dict] = state["history"]

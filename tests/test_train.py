@@ -305,3 +305,21 @@ def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_p
     tuned = load_model(summary["weights_uri"]).get_weights()
     for a, b in zip(tuned, start.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_a_deeper_model_starts_exactly_where_its_init_weights_left_off(tmp_path):
+    from raymouth.models.edsr import build_edsr_native
+    from raymouth.train import TrainError, _initial_weights
+
+    start = build_edsr_native(num_blocks=2, num_filters=8)
+    rng = np.random.default_rng(1)
+    start.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in start.get_weights()])
+    start.save(tmp_path / "start.keras")
+    cfg = tiny_cfg(f"train.init_weights={tmp_path / 'start.keras'}")
+    deeper = build_edsr_native(num_blocks=3, num_filters=8)
+    _initial_weights("native", cfg, deeper)
+    x = rng.uniform(0, 1, (2, 16, 24, 3)).astype(np.float32)
+    np.testing.assert_allclose(deeper.predict_on_batch(x), start.predict_on_batch(x), atol=1e-5)
+    assert np.abs(start.predict_on_batch(x) - x).max() > 1e-3  # the start model is not the identity
+    with pytest.raises(TrainError, match="other shapes"):
+        _initial_weights("native", cfg, build_edsr_native(num_blocks=2, num_filters=16))
