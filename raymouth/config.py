@@ -206,6 +206,10 @@ class GateConfig:
     max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (metrics.paste_seam), ΔE
     max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (metrics.colour_shift), ΔE
     max_sharpness_ratio: PosFloat = 3.0  # mouth 3x sharper than the face around it = artefacts
+    # ... unless the input mouth was already that sharp (teeth against smooth cheeks): then only
+    # a jump beyond this many times its own ratio is. Real restorations of mouths above 3 measured
+    # at most 1.34x (held-out clips, lip-sync/harsh strengths); grid and ringing artefacts far more.
+    max_sharpness_gain: PosFloat = 1.5
     # Below this share of the input's band-pass detail (metrics.detail_ratio, DoG sigma 0.7-2 px,
     # RMS inside the paste's alpha) the model would soften the mouth: lost_detail. Measured on 40
     # mouths of the 10 fixture clips: identity 1.0, JPEG-90 copy >= 0.995, degraded (mild/lipsync/

@@ -139,7 +139,7 @@ class Composite:
         """Do no harm: why the input should be kept, in ``schema.REJECT_REASONS`` order ([] = paste).
 
         The paste would leave a visible edge (``seam``) or shift the mouth's colour
-        (``colour_shift``), leave the mouth far sharper than the face around it (``over_sharp``:
+        (``colour_shift``), leave the mouth far sharper than the face around it and than it was (``over_sharp``:
         ringing, grid artefacts), or keep less of its detail than ``gate.min_detail_ratio``
         (``lost_detail``: the model would soften it).
         """
@@ -147,7 +147,7 @@ class Composite:
         checks = {
             schema.REJECT_SEAM: m["seam"] > g.max_seam,
             schema.REJECT_COLOUR_SHIFT: m["delta_e"] > g.max_delta_e,
-            schema.REJECT_OVER_SHARP: m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, m["sharpness_ratio_in"]),
+            schema.REJECT_OVER_SHARP: m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, g.max_sharpness_gain * m["sharpness_ratio_in"]),
             schema.REJECT_LOST_DETAIL: m.get("detail_ratio", 1.0) < g.min_detail_ratio,
         }
         return [reason for reason in schema.REJECT_REASONS if checks[reason]]

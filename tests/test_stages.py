@@ -57,6 +57,18 @@ def test_grid_artefacts_are_rejected_and_the_input_kept():
     assert out["sharpness_ratio_out"][0] > config.load().gate.max_sharpness_ratio
 
 
+def test_a_naturally_sharp_mouth_may_come_back_a_little_sharper():
+    # teeth against smooth cheeks: the input mouth is already far sharper than its surroundings
+    frame = cv2.GaussianBlur(FRAME, (0, 0), 4)
+    x0, y0, x1, y1 = BOX
+    frame[y0:y1, x0:x1] = FRAME[y0:y1, x0:x1]
+    crop = sharpen.sharpen(_crop(), 0.15)  # a modest restoration-sized gain, no artefact
+    out = Composite(config.load(), "r")(_batch(frame, crop, BOX))
+    ratio_in, ratio_out = out["sharpness_ratio_in"][0], out["sharpness_ratio_out"][0]
+    assert ratio_in > config.load().gate.max_sharpness_ratio and ratio_in < ratio_out < 1.5 * ratio_in
+    assert schema.REJECT_OVER_SHARP not in schema.reject_reasons(out["reject_reason"][0])
+
+
 def test_a_colour_cast_is_matched_away_not_pasted():
     crop = np.clip(_crop().astype(int) + np.array([40, -20, -20]), 0, 255).astype(np.uint8)
     out = Composite(config.load(), "r")(_batch(FRAME, crop, BOX))
