@@ -177,8 +177,16 @@ def sharpness(img: np.ndarray, mask: np.ndarray | None = None) -> float:
     Returns:
         float >= 0 in (grey level)^2 units; 0.0 for a flat image or an empty mask.
     """
-    lap = _masked(cv2.Laplacian(_luma(img), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT), mask)
-    return float(lap.var()) if lap.size else 0.0
+    return _variance(_laplacian(img), mask)
+
+
+def _laplacian(img: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(_luma(img), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
+
+
+def _variance(lap: np.ndarray, mask: np.ndarray | None) -> float:
+    values = _masked(lap, mask)
+    return float(values.var()) if values.size else 0.0
 
 
 def sharpness_ratio(frame: np.ndarray, mouth_box: Box, face_box: Box | None = None, eps: float = 1e-6) -> float:
@@ -207,7 +215,8 @@ def sharpness_ratio(frame: np.ndarray, mouth_box: Box, face_box: Box | None = No
         face = _clip_box(face_box, h, w)
     in_mouth = _box_mask(mouth, h, w)
     rest = _box_mask(face, h, w) & ~in_mouth
-    return (sharpness(frame, in_mouth) + eps) / (sharpness(frame, rest) + eps)
+    lap = _laplacian(frame)  # once for both regions: the values of two sharpness() calls
+    return (_variance(lap, in_mouth) + eps) / (_variance(lap, rest) + eps)
 
 
 # --------------------------------------------------------------------------- colour and seams
@@ -356,12 +365,21 @@ def paste_seam(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, sigm
     Returns:
         float >= 0 in ΔE units; 0.0 when alpha has no band strictly between 0 and 1.
     """
-    diff, alpha = _paste_inputs(original, pasted, alpha)
+    return _seam(*_paste_inputs(original, pasted, alpha), sigma_px)
+
+
+def _seam(diff: np.ndarray, alpha: np.ndarray, sigma_px: float = 3.0) -> float:
     weight = alpha * (1.0 - alpha)
     if float(weight.sum()) <= 1e-6:
         return 0.0
     low = cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma_px, borderType=cv2.BORDER_REFLECT)
     return float((np.linalg.norm(low, axis=-1) * weight).sum() / weight.sum())
+
+
+def paste_colour(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> tuple[float, float]:
+    """``(paste_seam, colour_shift)`` of one paste, the L*a*b* conversions done once for both."""
+    diff, alpha = _paste_inputs(original, pasted, alpha)
+    return _seam(diff, alpha), _shift(diff, alpha)
 
 
 def colour_shift(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> float:
@@ -373,7 +391,10 @@ def colour_shift(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) ->
     Returns:
         float >= 0 in ΔE units; 0.0 when alpha is all 0.
     """
-    diff, alpha = _paste_inputs(original, pasted, alpha)
+    return _shift(*_paste_inputs(original, pasted, alpha))
+
+
+def _shift(diff: np.ndarray, alpha: np.ndarray) -> float:
     if float(alpha.sum()) <= 1e-6:
         return 0.0
     mean = (diff * alpha[..., None]).reshape(-1, 3).sum(axis=0) / alpha.sum()
