@@ -46,7 +46,10 @@ class ReadUnits:
 
 
 class EnhanceStage:
-    """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor."""
+    """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor.
+
+    ``enhanced_crop`` holds the pixels (uint8 arrays, empty where not ok), not PNG: the crop only
+    travels to the composite stage, and encoding and decoding it cost more than shipping it."""
 
     def __init__(self, cfg: Config) -> None:
         from raymouth.chain import EnhanceChain
@@ -57,11 +60,11 @@ class EnhanceStage:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["status"])
         out = np.empty(n, dtype=object)
-        out[:] = [b""] * n
+        out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
         ok = [i for i in range(n) if batch["status"][i] == schema.STATUS_OK]
         crops = [codec.decode(batch["crop"][i])[0] for i in ok]
         for i, enhanced in zip(ok, self.chain(crops) if crops else []):
-            out[i] = codec.encode(enhanced, "png")
+            out[i] = enhanced
         batch["enhanced_crop"] = out
         del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = np.array([self.model_version] * n, dtype=object)
@@ -94,7 +97,7 @@ class Composite:
             if status[i] != schema.STATUS_OK:
                 continue
             win, (ox, oy), frame_hw = _window(batch, i)
-            crop_out, _ = codec.decode(batch["enhanced_crop"][i])
+            crop_out = _pixels(batch["enhanced_crop"][i])
             x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
             polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
             box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
@@ -138,20 +141,24 @@ class Composite:
         """The pasted frame (or window), its scores, and the rectangle the paste changed."""
         loc = self.cfg.locate
         alpha = roi.feather_mask(box, polygon, loc.feather_px)
-        matched = roi.colour_match(crop_out, frame, box, alpha, loc.colour_ring_px)
-        result = roi.paste(frame, matched, box, alpha)
+        changed = roi.support_box(alpha, box)
+        # Colour matching and the paste's scores read the mask's support and their reach around
+        # it, no more of the box (same values: nothing else is weighted).
+        reach = max(loc.colour_ring_px, metrics.PASTE_REACH_PX)
+        near = roi.clip_box((changed[0] - reach, changed[1] - reach, changed[2] + reach, changed[3] + reach), (box[3], box[2]))
+        near = (max(near[0], box[0]), max(near[1], box[1]), near[2], near[3])
+        inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
+        alpha, crop_out = alpha[inner], crop_out[inner]
+        matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px)
+        result = roi.paste(frame, matched, near, alpha)
         # Every measure looks at most half a box beyond the box: score its window, not the
         # whole frame (same values, a fraction of the work).
         (wx0, wy0, wx1, wy1), local = roi.window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
-        lx0, ly0, lx1, ly1 = local
-        original = roi.crop(frame, box)
+        original = roi.crop(frame, near)
         seam, shift = metrics.paste_colour(original, matched, alpha)
         m = {
-            "sharpness_in": metrics.sharpness(before[ly0:ly1, lx0:lx1]),
-            "sharpness_out": metrics.sharpness(after[ly0:ly1, lx0:lx1]),
-            "sharpness_ratio_in": metrics.sharpness_ratio(before, local),
-            "sharpness_ratio_out": metrics.sharpness_ratio(after, local),
+            **metrics.paste_sharpness(before, after, local),
             # What the paste adds, measured where it can show: along the feather, and in colour.
             "seam": seam,
             "delta_e": shift,
@@ -161,7 +168,7 @@ class Composite:
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
             m["psnr_out"], m["ssim_out"] = metrics.mouth_psnr_ssim(result, reference, box)
-        return result, m, roi.support_box(alpha, box)
+        return result, m, changed
 
     def reject_reasons(self, m: dict[str, float]) -> list[str]:
         """Do no harm: why the input should be kept, in ``schema.REJECT_REASONS`` order ([] = paste).
@@ -231,6 +238,11 @@ class CompositeAndWrite:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.write(self.composite(batch))
+
+
+def _pixels(value: np.ndarray | bytes) -> np.ndarray:
+    """An image column's value as RGB pixels: an array as it is, encoded bytes decoded."""
+    return np.asarray(value) if isinstance(value, np.ndarray) else codec.decode(bytes(value))[0]
 
 
 def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:

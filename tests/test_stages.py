@@ -102,6 +102,13 @@ def test_scores_on_the_window_equal_scores_on_the_whole_frame():
     result, m, _ = composite.composite_one(FRAME, crop, BOX, polygon, None)
     assert m["sharpness_ratio_out"] == metrics.sharpness_ratio(result, BOX)  # exactly: the window holds every neighbour
     assert m["sharpness_ratio_in"] == metrics.sharpness_ratio(FRAME, BOX)
+    # colour matching and the paste's scores read the mask's support and its reach, not the whole box
+    alpha = roi.feather_mask(BOX, polygon, composite.cfg.locate.feather_px)
+    matched = roi.colour_match(crop, FRAME, BOX, alpha, composite.cfg.locate.colour_ring_px)
+    assert np.array_equal(result, roi.paste(FRAME, matched, BOX, alpha))
+    for name, value in (("seam", metrics.paste_seam(_crop(), matched, alpha)), ("delta_e", metrics.colour_shift(_crop(), matched, alpha)),
+                        ("detail_ratio", metrics.detail_ratio(_crop(), matched, alpha))):
+        assert m[name] == pytest.approx(value, rel=1e-6), name  # only the summation order differs
     (wx0, wy0, wx1, wy1), local = roi.window(FRAME.shape, BOX)
     on_window = composite.composite_one(FRAME[wy0:wy1, wx0:wx1], crop, local, polygon - np.float32([wx0, wy0]), None)
     assert on_window[1] == m and np.array_equal(on_window[0], result[wy0:wy1, wx0:wx1])
