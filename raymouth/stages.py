@@ -143,10 +143,8 @@ class Composite:
         alpha = roi.feather_mask(box, polygon, loc.feather_px)
         changed = roi.support_box(alpha, box)
         # Colour matching and the paste's scores read the mask's support and their reach around
-        # it, no more of the box (same values: nothing else is weighted).
-        reach = max(loc.colour_ring_px, metrics.PASTE_REACH_PX)
-        near = roi.clip_box((changed[0] - reach, changed[1] - reach, changed[2] + reach, changed[3] + reach), (box[3], box[2]))
-        near = (max(near[0], box[0]), max(near[1], box[1]), near[2], near[3])
+        # it, no more of the box (the same values up to summation order: nothing else is weighted).
+        near = roi.grow_within(changed, max(loc.colour_ring_px, metrics.PASTE_REACH_PX), box)
         inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
         alpha, crop_out = alpha[inner], crop_out[inner]
         matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px)
@@ -246,7 +244,7 @@ def _pixels(value: np.ndarray | bytes) -> np.ndarray:
 
 
 def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
-    """Row ``i``'s window (``window``), its origin in the frame and the frame's (height, width):
+    """Row ``i``'s window (``roi.window``), its origin in the frame and the frame's (height, width):
     from ``Locate``'s columns, or cut from the decoded ``image`` (batches built by hand)."""
     if "window" in batch:
         wx0, wy0 = (int(v) for v in batch["window_box"][i][:2])
