@@ -1,16 +1,19 @@
 """`raymouth bench`: what each stage costs alone, the bound that implies, and what the pipeline gets.
 
 Stage costs are process CPU seconds per frame measured in this process, one stage at a time, on
-the same frames the pipeline then runs on. The bound is ``cores / sum(stage costs)`` on a CPU
+the same frames the pipeline then runs on, with the bytes the run writes per frame, for each
+output mode and at the sample's size, 512x512 or 1920x1080 (``--size``). The bound is ``cores / sum(stage costs)`` on a CPU
 cluster (every stage shares the cores), and on a GPU cluster the slower of the CPU stages' bound
 and the GPU stage's.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,20 +67,40 @@ class PeakMemory:
         self._thread.join()
 
 
-def make_frames(workdir: Path, frames: int, cfg: Config) -> str:
-    """The built-in sample clip at the requested length, ingested without Ray; returns its URI."""
+SIZES = {"sample": None, "512": (512, 512), "1080p": (1920, 1080)}  # --size: frame (width, height)
+STAGES = ("locate (decode + landmarks + crop)", "enhance (models)", "composite + score", "write")
+
+
+def make_frames(workdir: Path, frames: int, cfg: Config, size: tuple[int, int] | None = None) -> str:
+    """The built-in sample clip at the requested length (and frame size, see ``sample.fit``),
+    ingested without Ray; returns its URI."""
     from raymouth.ingest import ingest
     from raymouth.sample import make_sample_clip
 
-    clip = make_sample_clip(workdir / "bench.mp4", frames=frames)
+    clip = make_sample_clip(workdir / "bench.mp4", frames=frames, size=size)
     ingest([str(clip)], str(workdir / "dataset"), cfg, use_ray=False)
     return str(workdir / "dataset")
 
 
-def stage_costs(frames_uri: str, cfg: Config) -> dict[str, float]:
+@dataclass
+class StageCosts:
+    """CPU seconds per frame of each stage and bytes written per frame, for each output mode."""
+
+    costs: dict[str, dict[str, float]]  # mode -> stage -> core-seconds per frame
+    output_bytes: dict[str, float]  # mode -> frames/ + metrics/ bytes per frame
+    input_bytes: float  # the ingested frames' Parquet bytes per frame
+
+
+def with_mode(cfg: Config, mode: str) -> Config:
+    return dataclasses.replace(cfg, pipeline=dataclasses.replace(cfg.pipeline, output_mode=mode))
+
+
+def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",)) -> StageCosts:
     """CPU seconds per frame of each stage, in this process, one unit at a time (streamed).
 
-    Model and landmarker start-up are left out: they are paid once per actor, not per frame.
+    Locate and enhance run once; compositing and writing run on the same batches once per
+    output mode. Model and landmarker start-up are left out: they are paid once per actor, not
+    per frame.
     """
     from raymouth import storage, units
     from raymouth.locate import Locate
@@ -85,65 +108,79 @@ def stage_costs(frames_uri: str, cfg: Config) -> dict[str, float]:
 
     loc = storage.resolve(frames_uri, cfg.storage)
     plan = units.plan(loc, cfg.pipeline.rows_per_unit)
-    names = ("locate (decode + landmarks + crop)", "enhance (models)", "composite + score", "write")
-    costs = dict.fromkeys(names, 0.0)
+    costs = {mode: dict.fromkeys(STAGES, 0.0) for mode in modes}
     n = 0
-    enhance, composite = EnhanceStage(cfg), Composite(cfg, "bench")
+    enhance = EnhanceStage(cfg)
+    composites = {mode: Composite(with_mode(cfg, mode), "bench") for mode in modes}
     with Locate(cfg) as locate, tempfile.TemporaryDirectory() as tmp:
-        writer = WriteOutput(tmp, cfg.storage, False)
+        writers = {mode: WriteOutput(f"{tmp}/{mode}", cfg.storage, False, mode) for mode in modes}
         step = cfg.pipeline.enhance_batch_size_cpu  # the batches the pipeline's model actors see
         for unit in plan:
             start = _cpu()
             located = locate(table_to_batch(units.read_unit(loc.fs, unit)))  # a whole unit, as ReadUnits
-            costs[names[0]] += _cpu() - start
+            spent = {STAGES[0]: _cpu() - start}
             located["_unit"] = np.array([unit.unit_id] * unit.rows, dtype=object)
             for i in range(0, unit.rows, step):
-                batch = {k: v[i : i + step] for k, v in located.items()}
-                for name, stage in zip(names[1:], (enhance, composite, writer)):
+                start = _cpu()
+                batch = enhance({k: v[i : i + step] for k, v in located.items()})
+                spent[STAGES[1]] = spent.get(STAGES[1], 0.0) + _cpu() - start
+                for mode in modes:
                     start = _cpu()
-                    out = stage(batch)
-                    costs[name] += _cpu() - start
-                    batch = batch if stage is writer else out
+                    composited = composites[mode](dict(batch))
+                    middle = _cpu()
+                    writers[mode](composited)
+                    costs[mode][STAGES[2]] += middle - start
+                    costs[mode][STAGES[3]] += _cpu() - middle
+            for mode in modes:
+                for name, value in spent.items():
+                    costs[mode][name] += value
             n += unit.rows
-    return {name: total / n for name, total in costs.items()}
+        written = {mode: _bytes_under(Path(tmp, mode)) / n for mode in modes}
+    ingested = sum(loc.fs.get_file_info(path).size for path in units.input_files(loc)) / n
+    return StageCosts({mode: {k: v / n for k, v in c.items()} for mode, c in costs.items()}, written, ingested)
 
 
-def bench(cfg: Config, frames: int = 200, stage: str = "all") -> str:
-    """Runs the measurements and returns a Markdown table."""
+def _bytes_under(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+
+
+def bench(cfg: Config, frames: int = 200, stage: str = "all", size: str = "sample", modes: tuple[str, ...] = ("patch", "frame")) -> str:
+    """Runs the measurements and returns Markdown tables. ``stage``: ``locate`` (that stage alone),
+    ``stages`` (every stage, both modes, no pipeline) or ``all`` (then the pipeline, in the first
+    of ``modes``)."""
     from raymouth import pipeline
     from raymouth.cluster import ensure_ray
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        uri = make_frames(work, frames, cfg)
+        uri = make_frames(work, frames, cfg, SIZES[size])
         wall = time.time()
         with PeakMemory() as loop_mem:
-            costs = stage_costs(uri, cfg)
+            measured = stage_costs(uri, cfg, modes)
         loop_fps = frames / (time.time() - wall)
+        first = measured.costs[modes[0]]
         if stage == "locate":
-            key = next(iter(costs))
-            return f"| measure | value |\n|---|---|\n| {key}, core-s/frame | {costs[key]:.4f} |\n| frames/s per core | {1 / costs[key]:.1f} |"
+            cost = first[STAGES[0]]
+            return f"| measure | value |\n|---|---|\n| {STAGES[0]}, core-s/frame | {cost:.4f} |\n| frames/s per core | {1 / cost:.1f} |"
+        lines = [f"frames: {frames} of {_size_name(size)} (built-in sample, {_chain_name(cfg)}, "
+                 f"autoencoder {'on' if cfg.enhance.use_autoencoder else 'off'})", "", *stage_table(measured, modes)]
+        if stage == "stages":
+            return "\n".join(lines)
         ensure_ray(cfg)
         import ray
 
         cores = float(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
         gpus = float(ray.cluster_resources().get("GPU", 0))
         with PeakMemory() as pipe_mem:
-            summary = pipeline.run(uri, str(work / "out"), "bench", cfg, log=lambda *_: None)
-        total = sum(costs.values())
-        bound = cores / total
-        if gpus:
-            cpu_bound = cores / (total - costs["enhance (models)"])
-            bound = min(cpu_bound, gpus / costs["enhance (models)"])  # GPU cost measured here is a CPU stand-in
-    rows = [f"| {name} | {cost:.4f} |" for name, cost in costs.items()]
-    lines = [
-        f"frames: {frames} (built-in sample, {_chain_name(cfg)}, "
-        f"autoencoder {'on' if cfg.enhance.use_autoencoder else 'off'}); cluster: {cores:g} CPUs, {gpus:g} GPUs",
+            summary = pipeline.run(uri, str(work / "out"), "bench", with_mode(cfg, modes[0]), log=lambda *_: None)
+    total = sum(first.values())
+    bound = cores / total
+    if gpus:
+        cpu_bound = cores / (total - first[STAGES[1]])
+        bound = min(cpu_bound, gpus / first[STAGES[1]])  # GPU cost measured here is a CPU stand-in
+    lines += [
         "",
-        "| stage | core-seconds per frame |",
-        "|---|---|",
-        *rows,
-        f"| **sum** | **{total:.4f}** |",
+        f"cluster: {cores:g} CPUs, {gpus:g} GPUs; pipeline in {modes[0]} mode",
         "",
         "| measure | value |",
         "|---|---|",
@@ -155,6 +192,24 @@ def bench(cfg: Config, frames: int = 200, stage: str = "all") -> str:
         f"| peak memory (PSS), pipeline: driver + Ray workers | {pipe_mem.peak / 2**20:.0f} MiB (summed RSS {pipe_mem.peak_rss / 2**20:.0f} MiB) |",
     ]
     return "\n".join(lines)
+
+
+def stage_table(measured: StageCosts, modes: tuple[str, ...]) -> list[str]:
+    """Core-seconds per frame of each stage and the bytes a run writes per frame, a column per mode
+    (the plain loop's locate and enhance are shared: only compositing and writing differ)."""
+    head = "| stage | " + " | ".join(f"core-seconds per frame, {m} mode" for m in modes) + " |"
+    rows = [head, "|---|" + "---|" * len(modes)]
+    for name in STAGES:
+        rows.append(f"| {name} | " + " | ".join(f"{measured.costs[m][name]:.4f}" for m in modes) + " |")
+    rows.append("| **sum** | " + " | ".join(f"**{sum(measured.costs[m].values()):.4f}**" for m in modes) + " |")
+    rows.append("| composite + write | " + " | ".join(f"{measured.costs[m][STAGES[2]] + measured.costs[m][STAGES[3]]:.4f}" for m in modes) + " |")
+    rows.append("| output bytes per frame (frames/ + metrics/) | " + " | ".join(f"{measured.output_bytes[m] / 1024:.1f} KiB" for m in modes) + " |")
+    rows.append("| of the ingested frames' bytes | " + " | ".join(f"{measured.output_bytes[m] / measured.input_bytes:.1%} (of {measured.input_bytes / 1024:.0f} KiB)" for m in modes) + " |")
+    return rows
+
+
+def _size_name(size: str) -> str:
+    return "448x448" if SIZES[size] is None else "x".join(map(str, SIZES[size]))
 
 
 def _chain_name(cfg: Config) -> str:

@@ -61,10 +61,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--contact-sheet", type=int, default=0, metavar="N", help="also write a before/after sheet of N frames")
     _common(p)
 
-    p = sub.add_parser("bench", help="measure stage costs and pipeline throughput; prints a Markdown table")
+    p = sub.add_parser("bench", help="measure stage costs, output bytes and pipeline throughput; prints Markdown tables")
     p.add_argument("--frames", type=int, default=200, help="frames to process")
     p.add_argument("--out", default=None, help="also write the Markdown table to this file")
-    p.add_argument("--stage", choices=("all", "locate"), default="all")
+    p.add_argument("--stage", choices=("all", "stages", "locate"), default="all",
+                   help="all: stage costs, then the pipeline; stages: stage costs only; locate: that stage alone")
+    p.add_argument("--size", choices=("sample", "512", "1080p"), default="sample",
+                   help="frame size: the sample's 448x448, 512x512 or 1920x1080 (the sample scaled and padded)")
+    p.add_argument("--modes", default="patch,frame", type=_modes, help="output modes to measure, comma-separated; the pipeline runs in the first")
     _common(p)
 
     from raymouth.evaluate import add_evaluate_parser, add_reference_parser
@@ -77,6 +81,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
     _common(p)
     return ap
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not modes or any(m not in ("patch", "frame") for m in modes):
+        raise argparse.ArgumentTypeError(f"expected patch, frame or patch,frame; got {text!r}")
+    return modes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +143,7 @@ def cmd_export(args, cfg) -> int:
 def cmd_bench(args, cfg) -> int:
     from raymouth.bench import bench
 
-    table = bench(cfg, frames=args.frames, stage=args.stage)
+    table = bench(cfg, frames=args.frames, stage=args.stage, size=args.size, modes=args.modes)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")

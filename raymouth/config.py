@@ -229,7 +229,12 @@ class PipelineConfig:
     enhance_actors: NonNegInt = 0  # 0: sized from the cluster's GPUs (or CPUs without GPUs)
     num_gpus_per_enhance_actor: Annotated[float, Range(min=-1)] = -1.0  # -1: 1 when the cluster has GPUs, else 0
     cpus_per_actor: PosFloat = 0.5  # fractional, so Ray Data's read tasks are never starved
-    output_format: ImageFormat = "png"
+    # patch: a row stores the enhanced mouth rectangle (PNG) and its box, not a new frame; the
+    # frame is the input frame with the patch pasted (raymouth.compose, export). Full frames made
+    # the output 199% of the input's bytes. frame: the whole enhanced frame, as before. It changes
+    # what a run writes, so it is part of the run's identity (not in EXECUTION_KEYS).
+    output_mode: Literal["patch", "frame"] = "patch"
+    output_format: ImageFormat = "png"  # frame mode's frames (patches are always PNG: lossless)
     rows_per_unit: PosInt = 256  # resume and smoothing grain; bounds one locate actor's memory
     # Ray Data's 128 MiB default holds a whole unit of frames in one block, and a stage only
     # starts on a block once it is complete: small blocks let the stages overlap.

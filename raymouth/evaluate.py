@@ -27,10 +27,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from raymouth import codec, degrade, metrics, roi, schema
+from raymouth import codec, compose, degrade, metrics, roi, schema
 from raymouth import config as config_mod
 from raymouth.config import Config
-from raymouth.stages import window
 from raymouth.evaluate_data import (  # noqa: F401 - re-exported: the public names of `raymouth evaluate`
     Clip,
     EvaluateError,
@@ -164,7 +163,8 @@ class Variant:
             self.error = f"{type(exc).__name__}: {lines[0] if lines else ''}"
             return self
         self.model_version = self.stage.model_version
-        self.composite = Composite(self.cfg, run_id=f"evaluate-{self.name}")
+        patch_mode = dataclasses.replace(self.cfg.pipeline, output_mode=schema.OUTPUT_PATCH)  # what `outputs` pastes
+        self.composite = Composite(dataclasses.replace(self.cfg, pipeline=patch_mode), run_id=f"evaluate-{self.name}")
         return self
 
     def __call__(self, batch: Batch) -> Batch:
@@ -193,7 +193,7 @@ def fidelity(frame: np.ndarray, clean: np.ndarray, box: roi.Box) -> dict[str, fl
 def sharpness_ratio(frame: np.ndarray, box: roi.Box) -> float:
     """``metrics.sharpness_ratio`` measured on the box's window (the same value, less work)."""
     x0, y0, x1, y1 = box
-    wx0, wy0, wx1, wy1 = window(frame.shape, box)[0]
+    wx0, wy0, wx1, wy1 = roi.window(frame.shape, box)[0]
     return metrics.sharpness_ratio(frame[wy0:wy1, wx0:wx1], (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0))
 
 
@@ -221,7 +221,7 @@ def stage_batch(located: Batch, rows: list[int], frames: list[np.ndarray], clean
     windows = []
     for j, (i, frame) in enumerate(zip(rows, frames)):
         box = box_of(located, i)
-        wx0, wy0, wx1, wy1 = window(frame.shape, box)[0]
+        wx0, wy0, wx1, wy1 = roi.window(frame.shape, box)[0]
         windows.append((wx0, wy0, wx1, wy1))
         batch["image"][j] = codec.encode(frame[wy0:wy1, wx0:wx1])
         batch["crop"][j] = codec.encode(roi.crop(frame, box))
@@ -238,9 +238,11 @@ def outputs(v: Variant, staged: Staged) -> list[tuple[np.ndarray, dict[str, Any]
     out = v(staged.batch)
     result = []
     for j in range(len(out["status"])):
-        wx0, wy0, wx1, wy1 = staged.windows[j]
-        frame = staged.frames[j].copy()
-        frame[wy0:wy1, wx0:wx1] = codec.decode(bytes(out["enhanced"][j]))[0]
+        wx0, wy0 = staged.windows[j][:2]
+        frame = staged.frames[j]
+        if out["enhanced"][j] is not None:  # the patch, in window pixels
+            px0, py0, px1, py1 = out["patch_box"][j]
+            frame = compose.paste_patch(frame, compose.decode_patch(out["enhanced"][j]), (px0 + wx0, py0 + wy0, px1 + wx0, py1 + wy0))
         facts = {"status": str(out["status"][j]), "paste_seam": float(out["seam"][j]), "colour_shift": float(out["delta_e"][j])}
         if "reject_reason" in out:
             facts["reject_reason"] = str(out["reject_reason"][j] or "")

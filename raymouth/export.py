@@ -5,17 +5,22 @@
 * an ingest dataset root (``frames/<video_id>/*.parquet`` + ``videos/``), or its ``frames`` folder;
 * an enhance run folder ``<output>/<run_id>`` (``frames/*.parquet`` with ``enhanced``, ``status``,
   ``mouth_box``), or its ``frames`` folder; it has no videos table, so pass ``videos_uri`` (the
-  ingest dataset root, or its ``videos`` folder) to get the original audio and exact fps back;
+  ingest dataset root, or its ``videos`` folder) to get the original audio and exact fps back.
+  A patch-mode run holds mouths, not frames: it is joined by key with its input frames (the
+  dataset ``videos_uri`` names, else the input in the run's ``run.json``) and each frame is
+  composed (``compose``);
 * any folder of Parquet files with the frames table's columns.
 
 Frames are streamed per video in ``frame_index`` order: with per-video folders only that
 video's files are read; otherwise the row groups holding a video are located from their
 ``video_id``/``frame_index`` columns and read one at a time, so memory stays bounded by a few
-row groups, never the dataset or a whole video.
+row groups, never the dataset or a whole video. A patch run and its input are streamed side by
+side the same way, merged on ``frame_index``.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import posixpath
 import tempfile
@@ -27,7 +32,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth import codec, storage, video
+from raymouth import codec, compose, schema, storage, units, video
 from raymouth.config import Config
 from raymouth.errors import UserError
 
@@ -50,6 +55,14 @@ class _Chunk:
 class _VideoMeta:
     fps: float | None = None
     audio: bytes | None = None
+
+
+@dataclass
+class _Inputs:
+    """A patch-mode run's input frames: where they are and each video's chunks (keys only)."""
+
+    loc: storage.Location
+    chunks: dict[str, list[_Chunk]]
 
 
 # ---------------------------------------------------------------- locating the tables
@@ -107,6 +120,41 @@ def _load_video_meta(entry: tuple | None, vid: str) -> _VideoMeta:
         if row_vid == vid:
             audio = blob
     return _VideoMeta(fps=fps, audio=audio)
+
+
+def _run_inputs(root: storage.Location, videos_uri: str | None, cfg: Config) -> _Inputs:
+    """A patch-mode run's input frames: the dataset ``videos_uri`` names (its root, frames or
+    videos folder), else the input its ``run.json`` records; indexed from the key columns only."""
+    if videos_uri:
+        loc = storage.check_readable(videos_uri, cfg.storage)
+        if posixpath.basename(loc.path.rstrip("/")) in ("frames", "videos"):
+            loc = storage.Location(loc.fs, posixpath.dirname(loc.path.rstrip("/")), posixpath.dirname(loc.uri.rstrip("/")))
+    elif storage.exists(root.join("run.json")):
+        loc = storage.check_readable(json.loads(storage.read_bytes(root.join("run.json")))["input"], cfg.storage)
+    else:
+        raise ExportError(f"{root.uri}: a patch-mode run holds mouths, not frames; pass its input dataset with --videos")
+    return _Inputs(loc, _index(loc.fs, units.input_files(loc)))
+
+
+def _joined(rows: Iterator[dict], frames: Iterator[dict], vid: str) -> Iterator[dict]:
+    """Each run row with its input frame's ``image``; both streams in frame_index order."""
+    frame = None
+    for row in rows:
+        while frame is None or frame["frame_index"] < row["frame_index"]:
+            frame = next(frames, None)
+            if frame is None:
+                break
+        if frame is None or frame["frame_index"] != row["frame_index"]:
+            raise ExportError(f"{vid}: frame {row['frame_index']} of the run is not in the input dataset (pass the dataset it enhanced)")
+        yield {**row, "image": frame["image"]}
+
+
+def _composed(row: dict, column: str, previous: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """A patch-mode row's frame: its input frame, with the row's patch pasted (``enhanced``)."""
+    rgb, ok = _decode_or(row["image"], previous, row["width"] or 0, row["height"] or 0)
+    if ok and column == "enhanced" and row["enhanced"] is not None:
+        rgb = compose.compose(rgb, row)
+    return rgb, ok
 
 
 def _file_groups(frames: storage.Location) -> list[list[str]]:
@@ -257,10 +305,10 @@ def _export_video(
     out: storage.Location,
     tmp: Path,
     has_box: bool,
+    inputs: _Inputs | None = None,
 ) -> list[str]:
-    columns = ["frame_index", "fps", "width", "height", column]
-    if sheet_n and column != "image":
-        columns.append("image")
+    columns = ["frame_index", "fps", "width", "height"]
+    columns += ["enhanced", "patch_box"] if inputs else [column, *(["image"] if sheet_n and column != "image" else [])]
     if sheet_n and has_box:
         columns.append("mouth_box")
     count = sum(len(ch.positions) for ch in chunks)
@@ -268,11 +316,21 @@ def _export_video(
     samples: list[dict] = []
     state = {"fps": meta.fps, "bad": 0}
 
+    def rows() -> Iterator[dict]:
+        if inputs is None:
+            return _iter_rows(fs, chunks, columns)
+        if vid not in inputs.chunks:
+            raise ExportError(f"{vid}: not in the input dataset {inputs.loc.uri} (pass the dataset the run enhanced)")
+        return _joined(_iter_rows(fs, chunks, columns), _iter_rows(inputs.loc.fs, inputs.chunks[vid], ["frame_index", "image"]), vid)
+
     def frames() -> Iterator[np.ndarray]:
         previous = None
-        for pos, row in enumerate(_iter_rows(fs, chunks, columns)):
+        for pos, row in enumerate(rows()):
             state["fps"] = state["fps"] or row["fps"]
-            rgb, ok = _decode_or(row[column], previous, row["width"] or 0, row["height"] or 0)
+            if inputs is None:
+                rgb, ok = _decode_or(row[column], previous, row["width"] or 0, row["height"] or 0)
+            else:
+                rgb, ok = _composed(row, column, previous)
             state["bad"] += not ok
             if pos in wanted:
                 before = rgb if column == "image" else _decode_or(row["image"], rgb, 0, 0)[0]
@@ -312,7 +370,8 @@ def export(
     """Write ``<out_dir>/<video_id>.mp4`` for every video in the dataset at ``uri``.
 
     ``column``: ``image`` (the input frames), ``enhanced``, or None (default): ``enhanced`` when
-    the dataset has it (an enhance run), else ``image``. ``contact_sheet=N`` also writes
+    the dataset has it (an enhance run; a patch-mode run's frames are composed from its input
+    frames, see the module docstring), else ``image``. ``contact_sheet=N`` also writes
     ``<video_id>_sheet.png`` with N evenly spaced frames, before/after and zoomed mouths
     (``mouth_box`` when present, else the lower-middle third). fps and audio come from the
     videos table (``uri``'s own, or ``videos_uri`` for an enhance run), else fps from the frames.
@@ -333,12 +392,20 @@ def export(
     if not groups:
         raise ExportError(f"{frames_loc.uri}: no Parquet files")
     with frames_loc.fs.open_input_file(groups[0][0]) as f:
-        schema = pq.read_schema(f)
+        table_schema = pq.read_schema(f)
+    names = table_schema.names
     if column is None:
-        column = "enhanced" if "enhanced" in schema.names else "image"
-    if column not in schema.names:
-        raise ExportError(f"{frames_loc.uri}: has no '{column}' column (columns: {', '.join(schema.names)})")
-    has_box = "mouth_box" in schema.names
+        column = "enhanced" if "enhanced" in names else "image"
+    inputs = None
+    if schema.is_patch_table(table_schema):
+        try:
+            inputs = _run_inputs(root, videos_uri, cfg)
+        except storage.StorageError as exc:
+            raise ExportError(str(exc)) from None
+        names = [*names, "image"]  # joined from the input
+    if column not in names:
+        raise ExportError(f"{frames_loc.uri}: has no '{column}' column (columns: {', '.join(names)})")
+    has_box = "mouth_box" in names
     wanted = set(video_ids) if video_ids else None
     written: list[str] = []
     with tempfile.TemporaryDirectory(prefix="raymouth-export-", dir=None if out.is_s3 else out.path) as tmp:
@@ -347,7 +414,7 @@ def export(
                 if wanted is not None and vid not in wanted:
                     continue
                 meta = _load_video_meta(videos_meta.get(vid), vid)
-                written += _export_video(frames_loc.fs, vid, chunks, meta, column, contact_sheet, out, Path(tmp), has_box)
+                written += _export_video(frames_loc.fs, vid, chunks, meta, column, contact_sheet, out, Path(tmp), has_box, inputs)
                 print(f"export: {vid} -> {written[-1]}", flush=True)
     if wanted is not None and not written:
         raise ExportError(f"{frames_loc.uri}: none of the videos {sorted(wanted)} found")

@@ -12,6 +12,10 @@ Columns added (all other columns are passed through unchanged):
                          empty when not ok
   crop           object  PNG bytes of the box's pixels; b"" when not ok
   confidence     float32 face detector score of the chosen face; 0 when none
+  window         object  uint8 (h, w, 3) pixels of ``roi.window`` around the box, all that
+                         compositing reads of the frame (so it never decodes it); empty when not ok
+  window_box     int32 (n, 4)  the window in frame pixels; zeros when not ok
+  frame_hw       int32 (n, 2)  the decoded frame's height and width; zeros when undecodable
 """
 from __future__ import annotations
 
@@ -99,6 +103,8 @@ class Locate:
                 out = {k: v[start:end] for k, v in batch.items()}
                 out.update(self._columns(smoothed[start:end], images[start:end]))
                 yield out
+            for row in rows[done:upto]:
+                row.region = None  # cut already: only the boxes are needed for smoothing later rows
             done = upto
 
     def _settled(self, batch: dict[str, np.ndarray], seen: int) -> int:
@@ -171,37 +177,42 @@ class Locate:
     def _columns(self, rows: list[_Row], images: np.ndarray) -> dict[str, np.ndarray]:
         n = len(rows)
         status = np.array([r.status for r in rows], dtype=object)
-        boxes = np.zeros((n, 4), np.int32)
-        polygons = np.empty(n, dtype=object)
-        crops = np.empty(n, dtype=object)
+        boxes, windows_at = np.zeros((n, 4), np.int32), np.zeros((n, 4), np.int32)
+        polygons, crops, windows = (np.empty(n, dtype=object) for _ in range(3))
         for i, row in enumerate(rows):
-            polygons[i], crops[i] = np.zeros(0, np.float32), b""
+            polygons[i], crops[i], windows[i] = np.zeros(0, np.float32), b"", np.zeros((0, 0, 3), np.uint8)
             if row.status != STATUS_OK:
                 continue
             boxes[i] = row.box
             polygons[i] = roi.lip_polygons(row.points)[0].reshape(-1).astype(np.float32)
-            crops[i] = codec.encode(self._crop(row, images[i]))
+            windows_at[i], local = roi.window(row.shape, row.box)
+            windows[i] = self._cut(row, images[i], tuple(windows_at[i]))
+            crops[i] = codec.encode(roi.crop(windows[i], local))
         return {
             "status": status,
             "mouth_box": boxes,
             "mouth_polygon": polygons,
             "crop": crops,
             "confidence": np.array([r.confidence for r in rows], np.float32),
+            "window": windows,
+            "window_box": windows_at,
+            "frame_hw": np.array([r.shape[:2] if r.shape else (0, 0) for r in rows], np.int32).reshape(n, 2),
         }
 
-    def _crop(self, row: _Row, data: Any) -> np.ndarray:
-        """The final box's pixels, from the kept region when it covers the box, else re-decoded."""
-        x0, y0, x1, y1 = row.box
+    def _cut(self, row: _Row, data: Any, box: roi.Box) -> np.ndarray:
+        """A box's pixels, from the kept region when it covers the box, else re-decoded."""
+        x0, y0, x1, y1 = box
         ox, oy = row.origin
         rh, rw = row.region.shape[:2]
         if x0 >= ox and y0 >= oy and x1 <= ox + rw and y1 <= oy + rh:
             return roi.crop(row.region, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
         rgb, _ = codec.decode(bytes(data))
-        return roi.crop(rgb, row.box)
+        return roi.crop(rgb, box)
 
 
 def _region_around(rgb: np.ndarray, box: roi.Box) -> tuple[np.ndarray, tuple[int, int]]:
-    """A copy of the frame around the box (one box size on every side), so 8K frames are not kept."""
+    """A copy of the frame around the raw box (one box size on every side: the smoothed box's
+    window mostly lies inside it), so 8K frames are not kept."""
     w, h = box[2] - box[0], box[3] - box[1]
     grown = roi.clip_box((box[0] - w, box[1] - h, box[2] + w, box[3] + h), rgb.shape)
     return roi.crop(rgb, grown), (grown[0], grown[1])

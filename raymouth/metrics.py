@@ -15,6 +15,9 @@ import numpy as np
 
 Box = Sequence[int]  # (x0, y0, x1, y1), exclusive x1/y1
 
+# How far beyond a paste's alpha paste_seam and detail_ratio look at their defaults: 4 sigma of
+# their widest Gaussian (OpenCV's kernel radius for float images), plus one pixel.
+PASTE_REACH_PX = 13
 _SSIM_SIGMA = 1.5  # Wang et al. 2004; with skimage's truncate=3.5 this is an 11x11 window
 _SSIM_WIN = 11
 
@@ -177,8 +180,20 @@ def sharpness(img: np.ndarray, mask: np.ndarray | None = None) -> float:
     Returns:
         float >= 0 in (grey level)^2 units; 0.0 for a flat image or an empty mask.
     """
-    lap = _masked(cv2.Laplacian(_luma(img), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT), mask)
-    return float(lap.var()) if lap.size else 0.0
+    return _variance(_laplacian(img), mask)
+
+
+def _laplacian(img: np.ndarray) -> np.ndarray:
+    return _laplacian_of_luma(_luma(img))
+
+
+def _laplacian_of_luma(luma: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(np.ascontiguousarray(luma), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
+
+
+def _variance(lap: np.ndarray, mask: np.ndarray | None) -> float:
+    values = _masked(lap, mask)
+    return float(values.var()) if values.size else 0.0
 
 
 def sharpness_ratio(frame: np.ndarray, mouth_box: Box, face_box: Box | None = None, eps: float = 1e-6) -> float:
@@ -207,7 +222,42 @@ def sharpness_ratio(frame: np.ndarray, mouth_box: Box, face_box: Box | None = No
         face = _clip_box(face_box, h, w)
     in_mouth = _box_mask(mouth, h, w)
     rest = _box_mask(face, h, w) & ~in_mouth
-    return (sharpness(frame, in_mouth) + eps) / (sharpness(frame, rest) + eps)
+    lap = _laplacian(frame)  # once for both regions: the values of two sharpness() calls
+    return (_variance(lap, in_mouth) + eps) / (_variance(lap, rest) + eps)
+
+
+def paste_sharpness(before: np.ndarray, after: np.ndarray, mouth_box: Box, eps: float = 1e-6) -> dict[str, float]:
+    """``sharpness`` of the mouth box's crop and ``sharpness_ratio`` of the frame, before and
+    after a paste inside the box: the values of those four calls, with the work shared.
+
+    When nothing outside the box differs (a paste never writes there), the Laplacian of the face
+    around the mouth is the same before and after, so the frame's Laplacian is taken once, and
+    after the paste only over the box and the ring of pixels it reads; otherwise each measure is
+    taken in full. Keys: sharpness_in, sharpness_out, sharpness_ratio_in, sharpness_ratio_out.
+    """
+    _same_shape(before, after)
+    h, w = np.shape(before)[:2]
+    mouth = _clip_box(mouth_box, h, w)
+    x0, y0, x1, y1 = mouth
+    around = ((slice(0, y0),), (slice(y1, h),), (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, w)))
+    if not all(np.array_equal(before[part], after[part]) for part in around):
+        return {"sharpness_in": sharpness(before[y0:y1, x0:x1]), "sharpness_out": sharpness(after[y0:y1, x0:x1]),
+                "sharpness_ratio_in": sharpness_ratio(before, mouth, eps=eps), "sharpness_ratio_out": sharpness_ratio(after, mouth, eps=eps)}
+    face = _grow(mouth, (x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2, h, w)
+    rest = _box_mask(face, h, w) & ~_box_mask(mouth, h, w)
+    luma = _luma(before)
+    lap = _laplacian_of_luma(luma)
+    gx0, gy0, gx1, gy1 = _grow(mouth, 1, 1, h, w)  # the box and the pixels its Laplacian reads
+    luma_after = _luma(after[gy0:gy1, gx0:gx1])
+    inner = (slice(y0 - gy0, y1 - gy0), slice(x0 - gx0, x1 - gx0))
+    lap_after = _laplacian_of_luma(luma_after)[inner]
+    rest_sharpness = _variance(lap, rest) + eps
+    return {
+        "sharpness_in": _variance(_laplacian_of_luma(luma[y0:y1, x0:x1]), None),
+        "sharpness_out": _variance(_laplacian_of_luma(luma_after[inner]), None),
+        "sharpness_ratio_in": (_variance(lap[y0:y1, x0:x1].ravel(), None) + eps) / rest_sharpness,
+        "sharpness_ratio_out": (_variance(lap_after.ravel(), None) + eps) / rest_sharpness,
+    }
 
 
 # --------------------------------------------------------------------------- colour and seams
@@ -356,12 +406,21 @@ def paste_seam(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, sigm
     Returns:
         float >= 0 in ΔE units; 0.0 when alpha has no band strictly between 0 and 1.
     """
-    diff, alpha = _paste_inputs(original, pasted, alpha)
+    return _seam(*_paste_inputs(original, pasted, alpha), sigma_px)
+
+
+def _seam(diff: np.ndarray, alpha: np.ndarray, sigma_px: float = 3.0) -> float:
     weight = alpha * (1.0 - alpha)
     if float(weight.sum()) <= 1e-6:
         return 0.0
     low = cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma_px, borderType=cv2.BORDER_REFLECT)
     return float((np.linalg.norm(low, axis=-1) * weight).sum() / weight.sum())
+
+
+def paste_colour(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> tuple[float, float]:
+    """``(paste_seam, colour_shift)`` of one paste, the L*a*b* conversions done once for both."""
+    diff, alpha = _paste_inputs(original, pasted, alpha)
+    return _seam(diff, alpha), _shift(diff, alpha)
 
 
 def colour_shift(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> float:
@@ -373,7 +432,10 @@ def colour_shift(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) ->
     Returns:
         float >= 0 in ΔE units; 0.0 when alpha is all 0.
     """
-    diff, alpha = _paste_inputs(original, pasted, alpha)
+    return _shift(*_paste_inputs(original, pasted, alpha))
+
+
+def _shift(diff: np.ndarray, alpha: np.ndarray) -> float:
     if float(alpha.sum()) <= 1e-6:
         return 0.0
     mean = (diff * alpha[..., None]).reshape(-1, 3).sum(axis=0) / alpha.sum()

@@ -266,6 +266,7 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         "wall_s": round(wall_s, 2),
         "frames_per_s": round(rows_this_run / wall_s, 2) if wall_s > 0 and rows_this_run else 0.0,
         "model_versions": sorted(versions),
+        "output_mode": cfg.pipeline.output_mode,  # patch: frames/ holds mouths; compose or export gives frames
         "config_hash": cfg.hash(),
     }
 

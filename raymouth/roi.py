@@ -151,6 +151,18 @@ def _union(a: Sequence[int], b: Sequence[int]) -> Box:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
+def window(shape: Sequence[int], box: Box) -> tuple[Box, Box]:
+    """The box grown by half its size plus one pixel on every side, clipped to the frame, and the
+    box inside it: the measures of ``stages.Composite`` look at most half a box beyond the box
+    (``metrics.sharpness_ratio``'s face), and the pixel more gives its Laplacian the frame's own
+    neighbours, so scores on the window equal scores on the frame (evaluate crops the same)."""
+    x0, y0, x1, y1 = box
+    px, py = (x1 - x0 + 1) // 2 + 1, (y1 - y0 + 1) // 2 + 1
+    wx0, wy0 = max(0, x0 - px), max(0, y0 - py)
+    wx1, wy1 = min(shape[1], x1 + px), min(shape[0], y1 + py)
+    return (wx0, wy0, wx1, wy1), (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+
+
 def crop(frame: np.ndarray, box: Box) -> np.ndarray:
     """A copy of the box's pixels."""
     x0, y0, x1, y1 = box
@@ -237,6 +249,21 @@ def _from_lab(lab: np.ndarray) -> np.ndarray:
     lab[..., 0] = np.clip(lab[..., 0], 0, 100)
     rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def support_box(alpha: np.ndarray, box: Box) -> Box:
+    """The smallest rectangle, in frame pixels, holding every non-zero alpha of a paste at
+    ``box``: all that ``paste`` can change (the box itself when alpha is all zero)."""
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    if not rows.size:
+        return box
+    x0, y0 = box[0], box[1]
+    return (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
+
+
+def grow_within(box: Box, px: int, bounds: Box) -> Box:
+    """``box`` grown by ``px`` on every side, clipped to the ``bounds`` box."""
+    return (max(bounds[0], box[0] - px), max(bounds[1], box[1] - px), min(bounds[2], box[2] + px), min(bounds[3], box[3] + px))
 
 
 def paste(frame: np.ndarray, enhanced_crop: np.ndarray, box: Box, alpha: np.ndarray) -> np.ndarray:

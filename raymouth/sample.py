@@ -66,8 +66,22 @@ def tone_audio(duration_s: float, rate: int = 44100, freq: float = 440.0) -> byt
     return buf.getvalue()
 
 
-def make_sample_clip(path: str | Path, frames: int = 48, fps: float = 24) -> Path:
-    """Write the demo clip (448x448 H.264 + AAC tone) to ``path``; the mouth opens about twice a second."""
+def fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame scaled to ``size``'s height (width, height) and padded (mirrored) or cropped to
+    its width, about the centre: the demo face at a real video size, framed as a talking head
+    (at 1920x1080 the face is about 480 px tall)."""
+    width, height = size
+    scale = height / frame.shape[0]
+    scaled = cv2.resize(frame, (max(1, round(frame.shape[1] * scale)), height), interpolation=cv2.INTER_CUBIC)
+    extra = width - scaled.shape[1]
+    if extra >= 0:
+        return cv2.copyMakeBorder(scaled, 0, 0, extra // 2, extra - extra // 2, cv2.BORDER_REFLECT)
+    return np.ascontiguousarray(scaled[:, -extra // 2 : -extra // 2 + width])
+
+
+def make_sample_clip(path: str | Path, frames: int = 48, fps: float = 24, size: tuple[int, int] | None = None) -> Path:
+    """Write the demo clip (448x448, or ``size`` through ``fit``; H.264 + AAC tone) to ``path``;
+    the mouth opens about twice a second."""
     from raymouth.video import write_mp4
 
     img, centre, radii = _portrait()
@@ -77,7 +91,8 @@ def make_sample_clip(path: str | Path, frames: int = 48, fps: float = 24) -> Pat
             t = i / fps
             opening = 0.6 * (0.5 - 0.5 * math.cos(2 * math.pi * 2.0 * t))
             drift = (3.0 * math.sin(2 * math.pi * 0.5 * t), 2.0 * math.sin(2 * math.pi * 0.3 * t))
-            yield _frame(img, centre, radii, opening, drift)
+            frame = _frame(img, centre, radii, opening, drift)
+            yield frame if size is None else fit(frame, size)
 
     path = Path(path)
     write_mp4(gen(), fps, path, tone_audio(frames / fps))

@@ -82,17 +82,31 @@ METRIC_COLUMNS = (
     "ssim_out",
 )
 
+# pipeline.output_mode: what the enhanced column holds. patch: the PNG of the pasted rectangle
+# (patch_box), null where nothing was pasted; frame: the whole enhanced frame (the input's bytes
+# where nothing was pasted).
+OUTPUT_PATCH = "patch"
+OUTPUT_FRAME = "frame"
+FULL_FRAME_COLUMNS = ("image", "reference")  # whole-frame bytes: not written in patch mode
+
 ENHANCED_EXTRA = [
     pa.field("enhanced", pa.binary(), nullable=False),
     pa.field("status", pa.string(), nullable=False),
     pa.field("reject_reason", pa.string()),  # "" unless rejected_quality; see REJECT_REASONS
     pa.field("mouth_box", pa.list_(pa.int32(), 4)),
+    # The rectangle the paste changed (inside mouth_box: where its feathered mask is non-zero);
+    # every pixel outside it is the input's. Null where nothing was pasted.
+    pa.field("patch_box", pa.list_(pa.int32(), 4)),
     *[pa.field(name, pa.float64()) for name in METRIC_COLUMNS],
     pa.field("model_version", pa.string()),
     pa.field("config_hash", pa.string()),
     pa.field("run_id", pa.string()),
 ]
-ENHANCED = pa.schema(list(FRAMES) + ENHANCED_EXTRA)
+ENHANCED = pa.schema(list(FRAMES) + ENHANCED_EXTRA)  # frame mode
+PATCHES = pa.schema(  # patch mode: no whole-frame bytes, and no patch where nothing was pasted
+    [f for f in FRAMES if f.name not in FULL_FRAME_COLUMNS]
+    + [f.with_nullable(True) if f.name == "enhanced" else f for f in ENHANCED_EXTRA]
+)
 
 
 class SchemaError(ValueError):
@@ -138,3 +152,12 @@ def validate_frames(schema_of_table: pa.Schema) -> None:
 
 def validate_enhanced(schema_of_table: pa.Schema) -> None:
     validate(schema_of_table, ENHANCED, "enhanced table")
+
+
+def validate_patches(schema_of_table: pa.Schema) -> None:
+    validate(schema_of_table, PATCHES, "patch table")
+
+
+def is_patch_table(schema_of_table: pa.Schema) -> bool:
+    """An enhanced table written in patch mode: an ``enhanced`` column but no input frames."""
+    return "enhanced" in schema_of_table.names and "image" not in schema_of_table.names

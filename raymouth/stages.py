@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth import codec, metrics, roi, schema, storage, units
+from raymouth import codec, compose, metrics, roi, schema, storage, units
 from raymouth.config import Config, StorageConfig
 
-INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "_unit")
+INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "_unit")
 
 
 class ReadUnits:
@@ -40,11 +40,16 @@ class ReadUnits:
             with Locate(self.cfg) as locate:
                 for located in locate.stream(table_to_batch(table), self.cfg.pipeline.locate_batch_size):
                     located["_unit"] = np.array([unit.unit_id] * len(located["status"]), dtype=object)
+                    if self.cfg.pipeline.output_mode == schema.OUTPUT_PATCH:
+                        del located["image"]  # composite works on the window: do not ship whole frames on
                     yield located
 
 
 class EnhanceStage:
-    """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor."""
+    """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor.
+
+    ``enhanced_crop`` holds the pixels (uint8 arrays, empty where not ok), not PNG: the crop only
+    travels to the composite stage, and encoding and decoding it cost more than shipping it."""
 
     def __init__(self, cfg: Config) -> None:
         from raymouth.chain import EnhanceChain
@@ -55,11 +60,11 @@ class EnhanceStage:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["status"])
         out = np.empty(n, dtype=object)
-        out[:] = [b""] * n
+        out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
         ok = [i for i in range(n) if batch["status"][i] == schema.STATUS_OK]
         crops = [codec.decode(batch["crop"][i])[0] for i in ok]
         for i, enhanced in zip(ok, self.chain(crops) if crops else []):
-            out[i] = codec.encode(enhanced, "png")
+            out[i] = enhanced
         batch["enhanced_crop"] = out
         del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = np.array([self.model_version] * n, dtype=object)
@@ -67,7 +72,13 @@ class EnhanceStage:
 
 
 class Composite:
-    """Colour-matches and pastes the enhanced crop back, scores it and applies the do-no-harm gate."""
+    """Colour-matches and pastes the enhanced crop back, scores it and applies the do-no-harm gate.
+
+    It works on the box's window (``roi.window``: shipped by ``Locate``, else cut from the decoded
+    frame), never on the whole frame: the paste changes only ``patch_box`` and every score looks
+    at most half a box beyond the box. ``enhanced`` is that rectangle's PNG in patch mode (None
+    where nothing is pasted), or the input frame with it pasted (``compose``) in frame mode.
+    """
 
     def __init__(self, cfg: Config, run_id: str) -> None:
         self.cfg = cfg
@@ -76,20 +87,21 @@ class Composite:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["status"])
-        enhanced = np.empty(n, dtype=object)
         status = np.array(batch["status"], dtype=object)
         reasons = np.empty(n, dtype=object)
         reasons[:] = [""] * n
+        patches = np.full(n, None, dtype=object)  # RGB arrays of the pasted rectangles
+        patch_boxes = np.full(n, None, dtype=object)
         cols = {name: np.full(n, np.nan) for name in schema.METRIC_COLUMNS}
         for i in range(n):
-            enhanced[i] = batch["image"][i]  # pass-through rows keep their original bytes
             if status[i] != schema.STATUS_OK:
                 continue
-            frame, _ = codec.decode(batch["image"][i])
-            crop_out, _ = codec.decode(batch["enhanced_crop"][i])
-            box = tuple(int(v) for v in batch["mouth_box"][i])
-            polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2)
-            result, row_metrics = self.composite_one(frame, crop_out, box, polygon, _reference(batch, i))
+            win, (ox, oy), frame_hw = _window(batch, i)
+            crop_out = _pixels(batch["enhanced_crop"][i])
+            x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
+            polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
+            box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
+            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, _reference(batch, i, (ox, oy), win.shape, frame_hw))
             for name, value in row_metrics.items():
                 cols[name][i] = value
             why = self.reject_reasons(row_metrics)
@@ -97,8 +109,11 @@ class Composite:
                 status[i] = schema.STATUS_REJECTED_QUALITY
                 reasons[i] = schema.REJECT_REASON_SEP.join(why)
             else:
-                enhanced[i] = codec.encode(result, self.cfg.pipeline.output_format)
-        batch["enhanced"] = enhanced
+                cx0, cy0, cx1, cy1 = changed
+                patches[i] = result[cy0:cy1, cx0:cx1]
+                patch_boxes[i] = (cx0 + ox, cy0 + oy, cx1 + ox, cy1 + oy)
+        batch["enhanced"] = self._enhanced(batch, patches, patch_boxes)
+        batch["patch_box"] = patch_boxes
         batch["status"] = status
         batch["reject_reason"] = reasons
         batch.update(cols)
@@ -106,34 +121,52 @@ class Composite:
         batch["run_id"] = np.array([self.run_id] * n, dtype=object)
         return batch
 
+    def _enhanced(self, batch: dict[str, np.ndarray], patches: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The enhanced column: the patches as PNG (patch mode), or the input frames with them
+        pasted, as compose gives them (frame mode: rows without a patch keep their bytes)."""
+        out = np.full(len(patches), None, dtype=object)
+        for i, (patch, box) in enumerate(zip(patches, boxes)):
+            if self.cfg.pipeline.output_mode == schema.OUTPUT_PATCH:
+                out[i] = None if patch is None else codec.encode(patch, "png")
+            elif patch is None:
+                out[i] = batch["image"][i]
+            else:
+                frame, _ = codec.decode(batch["image"][i])
+                out[i] = codec.encode(compose.paste_patch(frame, patch, box), self.cfg.pipeline.output_format)
+        return out
+
     def composite_one(
         self, frame: np.ndarray, crop_out: np.ndarray, box: tuple[int, int, int, int], polygon: np.ndarray, reference: np.ndarray | None
-    ) -> tuple[np.ndarray, dict[str, float]]:
+    ) -> tuple[np.ndarray, dict[str, float], roi.Box]:
+        """The pasted frame (or window), its scores, and the rectangle the paste changed."""
         loc = self.cfg.locate
         alpha = roi.feather_mask(box, polygon, loc.feather_px)
-        matched = roi.colour_match(crop_out, frame, box, alpha, loc.colour_ring_px)
-        result = roi.paste(frame, matched, box, alpha)
-        # Every measure looks at most half a box beyond the box: score a window around it, not
-        # the whole frame (same values, a fraction of the colour conversions).
-        (wx0, wy0, wx1, wy1), local = window(frame.shape, box)
+        changed = roi.support_box(alpha, box)
+        # Colour matching and the paste's scores read the mask's support and their reach around
+        # it, no more of the box (the same values up to summation order: nothing else is weighted).
+        near = roi.grow_within(changed, max(loc.colour_ring_px, metrics.PASTE_REACH_PX), box)
+        inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
+        alpha, crop_out = alpha[inner], crop_out[inner]
+        matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px)
+        result = roi.paste(frame, matched, near, alpha)
+        # Every measure looks at most half a box beyond the box: score its window, not the
+        # whole frame (same values, a fraction of the work).
+        (wx0, wy0, wx1, wy1), local = roi.window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
-        lx0, ly0, lx1, ly1 = local
-        original = roi.crop(frame, box)
+        original = roi.crop(frame, near)
+        seam, shift = metrics.paste_colour(original, matched, alpha)
         m = {
-            "sharpness_in": metrics.sharpness(before[ly0:ly1, lx0:lx1]),
-            "sharpness_out": metrics.sharpness(after[ly0:ly1, lx0:lx1]),
-            "sharpness_ratio_in": metrics.sharpness_ratio(before, local),
-            "sharpness_ratio_out": metrics.sharpness_ratio(after, local),
+            **metrics.paste_sharpness(before, after, local),
             # What the paste adds, measured where it can show: along the feather, and in colour.
-            "seam": metrics.paste_seam(original, matched, alpha),
-            "delta_e": metrics.colour_shift(original, matched, alpha),
+            "seam": seam,
+            "delta_e": shift,
             # What it would take away: the mouth's band-pass detail, pasted over original.
             "detail_ratio": metrics.detail_ratio(original, matched, alpha),
         }
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
             m["psnr_out"], m["ssim_out"] = metrics.mouth_psnr_ssim(result, reference, box)
-        return result, m
+        return result, m, changed
 
     def reject_reasons(self, m: dict[str, float]) -> list[str]:
         """Do no harm: why the input should be kept, in ``schema.REJECT_REASONS`` order ([] = paste).
@@ -164,12 +197,14 @@ class WriteOutput:
     the same file instead of adding a duplicate; rows are never appended to existing files.
     """
 
-    def __init__(self, run_path: str, out_storage: StorageConfig, out_is_s3: bool) -> None:
+    def __init__(self, run_path: str, out_storage: StorageConfig, out_is_s3: bool, output_mode: str = schema.OUTPUT_PATCH) -> None:
         self.fs = _filesystem(out_storage, out_is_s3)
         self.run_path = run_path  # path inside the output filesystem
+        self.dropped = schema.FULL_FRAME_COLUMNS if output_mode == schema.OUTPUT_PATCH else ()  # never whole frames
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         table = _enhanced_table(batch)
+        table = table.drop_columns([c for c in self.dropped if c in table.column_names])
         metric_table = table.drop_columns([c for c in ("image", "enhanced", "reference") if c in table.column_names])
         for uid in sorted(set(batch["_unit"])):
             rows = np.flatnonzero(np.asarray(batch["_unit"]) == uid)
@@ -178,8 +213,8 @@ class WriteOutput:
             idx = pa.array(rows)
             self._write(f"frames/{name}", table.take(idx))
             self._write(f"metrics/{name}", metric_table.take(idx))
-        result = {name: metric_table.column(name).to_numpy(zero_copy_only=False) for name in metric_table.column_names if name != "mouth_box"}
-        return result
+        boxes = ("mouth_box", "patch_box")
+        return {name: metric_table.column(name).to_numpy(zero_copy_only=False) for name in metric_table.column_names if name not in boxes}
 
     def _write(self, rel: str, table: pa.Table) -> None:
         path = f"{self.run_path}/{rel}"
@@ -192,25 +227,31 @@ class WriteOutput:
 
 
 class CompositeAndWrite:
-    """``Composite`` then ``WriteOutput`` in one actor: the whole frames (input and enhanced) are
-    not shipped through the object store once more between the two."""
+    """``Composite`` then ``WriteOutput`` in one actor: frame mode's whole frames (input and
+    enhanced) are not shipped through the object store once more between the two."""
 
     def __init__(self, cfg: Config, run_id: str, run_path: str, out_storage: StorageConfig, out_is_s3: bool) -> None:
         self.composite = Composite(cfg, run_id)
-        self.write = WriteOutput(run_path, out_storage, out_is_s3)
+        self.write = WriteOutput(run_path, out_storage, out_is_s3, cfg.pipeline.output_mode)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.write(self.composite(batch))
 
 
-def window(shape: tuple[int, ...], box: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
-    """A window of one box size around the box, clipped to the frame, and the box inside it: every
-    measure of ``Composite`` looks at most half a box beyond the box (evaluate crops the same)."""
-    x0, y0, x1, y1 = box
-    pad = max(x1 - x0, y1 - y0)
-    wx0, wy0 = max(0, x0 - pad), max(0, y0 - pad)
-    wx1, wy1 = min(shape[1], x1 + pad), min(shape[0], y1 + pad)
-    return (wx0, wy0, wx1, wy1), (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+def _pixels(value: np.ndarray | bytes) -> np.ndarray:
+    """An image column's value as RGB pixels: an array as it is, encoded bytes decoded."""
+    return np.asarray(value) if isinstance(value, np.ndarray) else codec.decode(bytes(value))[0]
+
+
+def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """Row ``i``'s window (``roi.window``), its origin in the frame and the frame's (height, width):
+    from ``Locate``'s columns, or cut from the decoded ``image`` (batches built by hand)."""
+    if "window" in batch:
+        wx0, wy0 = (int(v) for v in batch["window_box"][i][:2])
+        return np.asarray(batch["window"][i]), (wx0, wy0), tuple(int(v) for v in batch["frame_hw"][i])
+    frame, _ = codec.decode(batch["image"][i])
+    (wx0, wy0, wx1, wy1), _ = roi.window(frame.shape, tuple(int(v) for v in batch["mouth_box"][i]))
+    return frame[wy0:wy1, wx0:wx1], (wx0, wy0), frame.shape[:2]
 
 
 def _enhanced_table(batch: dict[str, np.ndarray]) -> pa.Table:
@@ -219,8 +260,9 @@ def _enhanced_table(batch: dict[str, np.ndarray]) -> pa.Table:
     for name, values in batch.items():
         if name in INTERNAL_COLUMNS:
             continue
-        if name == "mouth_box":
-            columns[name] = pa.array([list(map(int, b)) for b in values], type=pa.list_(pa.int32(), 4))
+        if name in ("mouth_box", "patch_box"):
+            boxes = [None if b is None else list(map(int, b)) for b in values]
+            columns[name] = pa.array(boxes, type=pa.list_(pa.int32(), 4))
         elif name in schema.ENHANCED.names:
             columns[name] = pa.array(list(values) if values.dtype == object else values, type=schema.ENHANCED.field(name).type)
         else:
@@ -247,11 +289,15 @@ def table_to_batch(table: pa.Table) -> dict[str, np.ndarray]:
     return out
 
 
-def _reference(batch: dict[str, np.ndarray], i: int) -> np.ndarray | None:
+def _reference(batch: dict[str, np.ndarray], i: int, origin: tuple[int, int], shape: tuple[int, ...], frame_hw: tuple[int, int]) -> np.ndarray | None:
+    """Row ``i``'s reference cut to its window, when it has one of the frame's size."""
     if "reference" not in batch or batch["reference"][i] is None:
         return None
     ref, status = codec.decode(batch["reference"][i])
-    return ref if status == schema.STATUS_OK else None
+    if status != schema.STATUS_OK or ref.shape[:2] != tuple(frame_hw):
+        return None
+    (ox, oy), (h, w) = origin, shape[:2]
+    return ref[oy : oy + h, ox : ox + w]
 
 
 def _filesystem(storage_cfg: StorageConfig, is_s3: bool) -> pa.fs.FileSystem:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from raymouth import config
-from raymouth.bench import PeakMemory, bench
+from raymouth.bench import STAGES, PeakMemory, bench
 
 MIB = 2**20
 TOUCH = """
@@ -45,14 +45,39 @@ def test_peak_memory_counts_shared_pages_once(tmp_path):
         path.unlink()
 
 
+def _rows(table: str) -> dict[str, list[str]]:
+    """A Markdown table's rows by their first cell: the other cells."""
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")]
+    return {row[0]: row[1:] for row in cells}
+
+
+def _kib(cell: str) -> float:
+    return float(cell.split()[0])
+
+
 @pytest.mark.slow
 def test_bench_measures_stages_loop_and_pipeline(ray_local, small_model_overrides):
     table = bench(config.load(None, small_model_overrides), frames=24)
     print("\n" + table)
-    rows = dict(line.strip("|").split("|")[:2] for line in table.splitlines() if line.startswith("| ") and line.count("|") == 3)
-    rows = {k.strip(): v.strip() for k, v in rows.items()}
-    for stage in ("locate (decode + landmarks + crop)", "enhance (models)", "composite + score", "write"):
-        assert float(rows[stage]) > 0, stage
-    assert float(rows["**sum**"].strip("*")) > 0
-    assert float(rows["Ray Data pipeline"].split()[0]) > 0 and float(rows["plain single-process loop"].split()[0]) > 0
-    assert rows["peak memory (PSS), plain loop"].endswith("MiB)")
+    rows = _rows(table)
+    assert rows["stage"] == ["core-seconds per frame, patch mode", "core-seconds per frame, frame mode"]
+    for stage in STAGES:
+        assert all(float(v) > 0 for v in rows[stage]), stage
+    assert all(float(v.strip("*")) > 0 for v in rows["**sum**"])
+    patch, frame = (_kib(v) for v in rows["output bytes per frame (frames/ + metrics/)"])
+    assert 0 < patch < frame / 5  # mouths, not frames
+    assert float(rows["Ray Data pipeline"][0].split()[0]) > 0 and float(rows["plain single-process loop"][0].split()[0]) > 0
+    assert rows["peak memory (PSS), plain loop"][0].endswith("MiB)")
+
+
+@pytest.mark.slow
+def test_bench_at_1080p_patch_mode_writes_a_few_percent_of_the_frames(small_model_overrides):
+    """The sample scaled to 1920x1080: a patch run's bytes stay within the issue's 5% of the
+    ingested frames' bytes; a frame run writes the frames again (and keeps the input's)."""
+    table = bench(config.load(None, small_model_overrides), frames=6, stage="stages", size="1080p")
+    print("\n" + table)
+    assert table.startswith("frames: 6 of 1920x1080")
+    rows = _rows(table)
+    patch, frame = (float(v.split("%")[0]) for v in rows["of the ingested frames' bytes"])
+    assert 0 < patch <= 5.0 and frame > 150
+    assert "Ray Data pipeline" not in rows  # --stage stages: no cluster

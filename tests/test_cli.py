@@ -159,6 +159,37 @@ def test_export_with_missing_videos_folder_is_one_line(tmp_path):
     assert_one_line_error(proc, "nope", "no such file or folder")
 
 
+@pytest.mark.slow
+def test_s3_ingest_enhance_export_chain_through_moto(tmp_path, s3_env):
+    """The issue's done-when chain, every URI on S3 (moto's server) but the export folder: ingest a
+    video object, enhance it (a patch run: mouths only), export it joined with the dataset; the mp4
+    has every frame, composed, and the audio."""
+    from raymouth import video
+    from raymouth.sample import make_sample_clip
+
+    bucket, frames = s3_env.make_bucket(), 12
+    clip = make_sample_clip(tmp_path / "clip.mp4", frames=frames)  # a real face and an AAC tone
+    s3_env.client().upload_file(str(clip), bucket, "videos/clip.mp4")
+    env = {**s3_env.env, "RAY_ADDRESS": ""}  # a local cluster of the command's own
+    s3 = f"s3://{bucket}"
+    for args in (("ingest", f"{s3}/videos/clip.mp4", "--out", f"{s3}/ds"),
+                 ("enhance", f"{s3}/ds", "--out", f"{s3}/out", "--run-id", "r"),
+                 ("export", f"{s3}/out/r", "--videos", f"{s3}/ds", "--out", str(tmp_path / "local"), "--contact-sheet", "2")):
+        proc = cli(*args, env=env, timeout=900)
+        assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-3000:])
+    summary = json.loads(s3_env.client().get_object(Bucket=bucket, Key="out/r/summary.json")["Body"].read())
+    assert summary["rows"] == frames and summary["output_mode"] == "patch" and summary["status_counts"].get("ok", 0) >= frames // 2
+    key = next(o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket, Prefix="out/r/frames/")["Contents"])
+    (tmp_path / "part.parquet").write_bytes(s3_env.client().get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert "image" not in pq.read_schema(tmp_path / "part.parquet").names  # the run stores mouths, not frames
+    mp4 = tmp_path / "local" / "clip.mp4"
+    src, out = video.probe(clip), video.probe(mp4)
+    assert out.frame_count == frames and out.has_audio and (tmp_path / "local" / "clip_sheet.png").is_file()
+    with av.open(str(clip)) as a, av.open(str(mp4)) as b:
+        assert [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size] == [bytes(p) for p in b.demux(b.streams.audio[0]) if p.size]
+    assert out.fps == pytest.approx(src.fps)
+
+
 # ---------------------------------------------------------------- output files, resume and run figures
 
 

@@ -111,7 +111,8 @@ def test_execution_settings_are_not_part_of_the_run_identity():
                                    "pipeline.enhance_batch_size_cpu=4", "pipeline.cpus_per_actor=0.25", "pipeline.max_block_mib=8",
                                    "enhance.tf_intra_op_threads=2", "storage.region=eu-west-1", "train.epochs=9"])
     assert execution.hash() == base.hash() and execution.identity() == base.identity()
-    for output_key in ("enhance.sharpen.amount=0.5", "pipeline.rows_per_unit=64", "pipeline.output_format=jpeg", "locate.margin=0.2"):
+    for output_key in ("enhance.sharpen.amount=0.5", "pipeline.rows_per_unit=64", "pipeline.output_format=jpeg", "pipeline.output_mode=frame",
+                       "locate.margin=0.2"):
         assert config.load(None, [output_key]).hash() != base.hash(), output_key
     assert all(not config.is_execution_key(k) for k in base.identity())
     assert "pipeline.rows_per_unit" in base.identity() and "pipeline.locate_actors" not in base.identity()

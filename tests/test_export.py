@@ -1,6 +1,7 @@
 """raymouth.export: ingest -> export round trips of real clips, enhanced run folders, contact sheets."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -10,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path
-from raymouth import codec, schema, video
+from raymouth import codec, compose, schema, video
 from raymouth.config import Config, IngestConfig
 from raymouth.export import ExportError, contact_sheet, export
 from raymouth.ingest import ingest
@@ -134,6 +135,73 @@ def test_enhanced_frames_folder_with_or_without_videos_table(exported, tmp_path,
     info = video.probe(written[0])
     assert [Path(p).name for p in written] == ["retalking_face_5.mp4"]
     assert info.frame_count == 10 and info.fps == pytest.approx(25.0) and info.has_audio == bool(videos)
+
+
+def _patch_run(root: Path, run: Path, n: int = 30) -> dict[str, dict[int, np.ndarray]]:
+    """A patch-mode run folder: no input frames, ``enhanced`` = the PNG of a box painted a
+    per-frame grey level, every third row without a patch (a row not enhanced); rows shuffled
+    across files and row groups. Returns the frames export should compose, by video and index."""
+    rng = np.random.default_rng(1)
+    rows, expected = [], {}
+    for vid in ("retalking_face_5", "ip_lap_129"):
+        files = sorted((root / "frames" / vid).glob("*.parquet"))
+        table = pq.ParquetDataset([str(f) for f in files]).read().sort_by("frame_index").slice(0, n)
+        expected[vid] = {}
+        for row in table.to_pylist():
+            rgb, _ = codec.decode(row.pop("image"))
+            h, w = rgb.shape[:2]
+            box = [w // 3, h // 2, w // 3 + w // 4, h // 2 + h // 6]
+            patch = np.full((box[3] - box[1], box[2] - box[0], 3), (row["frame_index"] * 8 + 20) % 256, np.uint8)
+            pasted = row["frame_index"] % 3 != 2
+            expected[vid][row["frame_index"]] = compose.paste_patch(rgb, patch, box) if pasted else rgb
+            rows.append({**row, "enhanced": codec.encode(patch) if pasted else None, "patch_box": box if pasted else None,
+                         "status": schema.STATUS_OK if pasted else schema.STATUS_NO_FACE, "mouth_box": box, "run_id": "p1"})
+    fields = [f for f in schema.PATCHES if f.name in rows[0]] + [pa.field("source_path", pa.string())]
+    table = pa.Table.from_pylist([rows[i] for i in rng.permutation(len(rows))], schema=pa.schema(fields))
+    schema.validate_patches(table.schema)
+    (run / "frames").mkdir(parents=True)
+    half = table.num_rows // 2
+    pq.write_table(table.slice(0, half), run / "frames" / "part-0.parquet", row_group_size=7)
+    pq.write_table(table.slice(half), run / "frames" / "part-1.parquet", row_group_size=7)
+    return expected
+
+
+def _frame_psnrs(mp4: Path, expected: dict[int, np.ndarray]) -> list[float]:
+    return [psnr(rgb, expected[i]) for i, _, rgb in video.iter_frames(mp4)]
+
+
+@pytest.mark.parametrize("how", ["videos", "run.json"])
+def test_patch_run_is_joined_with_its_input_and_composed(exported, tmp_path, how):
+    """The input frames come from --videos, or from the input the run recorded in run.json; the
+    mp4 has every frame of the run, composed, in order, with the audio; the sheet too."""
+    base, sources, _ = exported
+    expected = _patch_run(base / "ds", tmp_path / "run")
+    if how == "run.json":
+        (tmp_path / "run" / "run.json").write_text(json.dumps({"input": str(base / "ds")}))
+    written = export(str(tmp_path / "run"), str(tmp_path / "out"), contact_sheet=3,
+                     videos_uri=str(base / "ds" / "videos") if how == "videos" else None)
+    assert sorted(Path(p).name for p in written) == ["ip_lap_129.mp4", "ip_lap_129_sheet.png", "retalking_face_5.mp4", "retalking_face_5_sheet.png"]
+    for src in sources:
+        vid = Path(src).stem
+        out = tmp_path / "out" / f"{vid}.mp4"
+        info = video.probe(out)
+        assert info.frame_count == 30 and info.fps == pytest.approx(video.probe(src).fps)
+        assert info.has_audio == (how == "videos" and video.probe(src).has_audio)  # audio only from a videos table
+        assert min(_frame_psnrs(out, expected[vid])) > 30  # each frame composed, in frame_index order
+    inputs = export(str(tmp_path / "run"), str(tmp_path / "in"), column="image", videos_uri=str(base / "ds"), video_ids=["ip_lap_129"])
+    frames = {i: rgb for i, _, rgb in video.iter_frames(inputs[0])}
+    assert len(frames) == 30 and psnr(frames[0], expected["ip_lap_129"][0]) < psnr(frames[2], expected["ip_lap_129"][2])
+
+
+def test_patch_run_without_its_input_fails_clearly(exported, tmp_path):
+    base, _, _ = exported
+    _patch_run(base / "ds", tmp_path / "run", n=6)
+    with pytest.raises(ExportError, match="holds mouths, not frames; pass its input dataset with --videos"):
+        export(str(tmp_path / "run"), str(tmp_path / "o"))
+    other = tmp_path / "other"
+    ingest([str(fixture_path(CLIPS[0]))], str(other), Config(), use_ray=False)
+    with pytest.raises(ExportError, match="ip_lap_129: not in the input dataset"):
+        export(str(tmp_path / "run"), str(tmp_path / "o"), videos_uri=str(other))
 
 
 def test_contact_sheet_zooms_the_box():

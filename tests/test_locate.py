@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import fixture_path
-from raymouth import codec
+from raymouth import codec, roi
 from raymouth.bench_locate import bench_locate, read_frames
 from raymouth.config import Config
 from raymouth.locate import Locate
 
-ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence")
+ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence", "window", "window_box", "frame_hw")
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +73,14 @@ def test_every_bad_frame_kind_gets_its_status(locate, face):
     for i, status in enumerate(out["status"]):
         if status != "ok":
             assert not out["mouth_box"][i].any() and out["crop"][i] == b"" and out["mouth_polygon"][i].size == 0
+            assert out["window"][i].size == 0 and not out["window_box"][i].any()
             continue
         x0, y0, x1, y1 = out["mouth_box"][i]
         frame = codec.decode(batch["image"][i])[0]
         assert np.array_equal(codec.decode(out["crop"][i])[0], frame[y0:y1, x0:x1])
+        (wx0, wy0, wx1, wy1), _ = roi.window(frame.shape, (x0, y0, x1, y1))  # what compositing reads
+        assert tuple(out["window_box"][i]) == (wx0, wy0, wx1, wy1) and tuple(out["frame_hw"][i]) == frame.shape[:2]
+        assert np.array_equal(out["window"][i], frame[wy0:wy1, wx0:wx1])
         poly = out["mouth_polygon"][i].reshape(-1, 2)
         assert poly.dtype == np.float32 and len(poly) == 20
         assert (poly[:, 0] >= x0).all() and (poly[:, 0] < x1).all() and (poly[:, 1] >= y0).all() and (poly[:, 1] < y1).all()

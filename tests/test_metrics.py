@@ -98,6 +98,22 @@ def test_sharpness_ratio_below_one_when_mouth_blurred(astronaut):
         assert after < 0.5 * before
 
 
+@pytest.mark.parametrize("changed", ["inside the box", "outside too"])
+def test_paste_sharpness_equals_the_four_measures_it_shares_work_between(astronaut, changed):
+    x0, y0, x1, y1 = MOUTH
+    after = astronaut.copy()
+    after[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = _blur(astronaut, 2.0)[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
+    if changed == "outside too":  # the shared Laplacian would be wrong: measured in full instead
+        after[:20] = 0
+    got = metrics.paste_sharpness(astronaut, after, MOUTH)
+    assert got == {  # exactly the same numbers
+        "sharpness_in": metrics.sharpness(astronaut[y0:y1, x0:x1]),
+        "sharpness_out": metrics.sharpness(after[y0:y1, x0:x1]),
+        "sharpness_ratio_in": metrics.sharpness_ratio(astronaut, MOUTH),
+        "sharpness_ratio_out": metrics.sharpness_ratio(after, MOUTH),
+    }
+
+
 def test_delta_e_basics(astronaut):
     assert metrics.delta_e(astronaut, astronaut) == 0.0
     white, black = np.full((4, 4, 3), 255, np.uint8), np.zeros((4, 4, 3), np.uint8)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path, write_frames_dataset
-from raymouth import codec, config, pipeline, schema, storage, units
+from raymouth import codec, compose, config, pipeline, schema, storage, units
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_MODELS: list[str] = []  # small untrained models, filled by the fixture below
@@ -69,42 +69,54 @@ def add_bad_rows(root: Path) -> dict[tuple[str, int], str]:
 
 
 @pytest.mark.slow
-def test_end_to_end_local_with_bad_rows(tmp_path, ray_local):
+def test_end_to_end_local_with_bad_rows_in_both_modes(tmp_path, ray_local):
+    """One run per output mode on the same input: one row per input row in both, the bad rows
+    passed through, nothing outside the box changed, and the patch run composed equals the
+    frame run byte for byte."""
     clip = fixture_path("video/retalking_face_5.mp4")
     write_frames_dataset(tmp_path / "in", clip, frames=16, rows_per_file=8, size=256)
     expected_bad = add_bad_rows(tmp_path / "in")
-    # An untrained native model is the identity (zero-initialised tail): sharpening makes every
-    # enhanced mouth differ from its input, so the paste itself is checked.
-    cfg = fast_cfg("enhance.sharpen.amount=0.5")
-    summary = pipeline.run(str(tmp_path / "in"), str(tmp_path / "out"), "r1", cfg)
-
     inp = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "in").rglob("*.parquet"))])
-    out = read_run(tmp_path / "out" / "r1")
-    schema.validate_enhanced(out.schema)
-    assert sorted(keys_of(out)) == sorted(keys_of(inp))  # every input row exactly once
-    assert sorted(keys_of(read_run(tmp_path / "out" / "r1", "metrics"))) == sorted(keys_of(inp))
+    image = dict(zip(keys_of(inp), inp.column("image").to_pylist()))
+    runs = {}
+    for mode in (schema.OUTPUT_FRAME, schema.OUTPUT_PATCH):
+        # An untrained native model is the identity (zero-initialised tail): sharpening makes every
+        # enhanced mouth differ from its input, so the paste itself is checked.
+        cfg = fast_cfg("enhance.sharpen.amount=0.5", f"pipeline.output_mode={mode}")
+        summary = pipeline.run(str(tmp_path / "in"), str(tmp_path / "out"), mode, cfg)
+        out = read_run(tmp_path / "out" / mode)
+        assert sorted(keys_of(out)) == sorted(keys_of(inp))  # every input row exactly once
+        assert sorted(keys_of(read_run(tmp_path / "out" / mode, "metrics"))) == sorted(keys_of(inp))
+        assert summary["rows"] == inp.num_rows and sum(summary["status_counts"].values()) == inp.num_rows
+        assert summary["output_mode"] == mode
+        assert json.loads((tmp_path / "out" / mode / "summary.json").read_text())["config_hash"] == cfg.hash()
+        runs[mode] = {k: row for k, row in zip(keys_of(out), out.to_pylist())}
+    schema.validate_enhanced(read_run(tmp_path / "out" / "frame").schema)
+    patch_table = read_run(tmp_path / "out" / "patch")
+    schema.validate_patches(patch_table.schema)
+    assert not set(schema.FULL_FRAME_COLUMNS) & set(patch_table.column_names)  # no whole frames
 
-    by_key = {k: i for i, k in enumerate(keys_of(out))}
-    status = out.column("status").to_pylist()
+    framed, patched = runs[schema.OUTPUT_FRAME], runs[schema.OUTPUT_PATCH]
     for key, want in expected_bad.items():
-        got = status[by_key[key]]
+        got = framed[key]["status"]
         assert got == want if want else got in (schema.STATUS_ROI_TOO_SMALL, schema.STATUS_NO_FACE), (key, got)
-        assert out.column("enhanced")[by_key[key]].as_py() == out.column("image")[by_key[key]].as_py()
-
-    ok = [i for i, s in enumerate(status) if s == schema.STATUS_OK]
-    assert len(ok) >= 12, f"the face clip should mostly be enhanced, got {summary['status_counts']}"
-    changed = 0
-    for i in ok:
-        before, _ = codec.decode(out.column("image")[i].as_py())
-        after, _ = codec.decode(out.column("enhanced")[i].as_py())
-        x0, y0, x1, y1 = out.column("mouth_box")[i].as_py()
-        outside = np.ones(before.shape[:2], bool)
-        outside[y0:y1, x0:x1] = False
-        assert np.array_equal(before[outside], after[outside])  # nothing outside the mouth box changed
-        changed += int(not np.array_equal(before, after))
-    assert changed == len(ok)
-    assert summary["rows"] == inp.num_rows and sum(summary["status_counts"].values()) == inp.num_rows
-    assert json.loads((tmp_path / "out" / "r1" / "summary.json").read_text())["config_hash"] == cfg.hash()
+        assert framed[key]["enhanced"] == image[key] and patched[key]["enhanced"] is None
+    ok = [k for k, row in framed.items() if row["status"] == schema.STATUS_OK]
+    assert len(ok) >= 12, "the face clip should mostly be enhanced"
+    for key, row in framed.items():
+        mine = patched[key]
+        assert mine["status"] == row["status"] and mine["mouth_box"] == row["mouth_box"] and mine["patch_box"] == row["patch_box"]
+        assert all(mine[m] == row[m] or (np.isnan(mine[m]) and np.isnan(row[m])) for m in schema.METRIC_COLUMNS)
+        assert compose.compose_bytes(image[key], mine) == row["enhanced"]  # patch run composed == frame run
+    for key in ok:
+        before, _ = codec.decode(image[key])
+        after, _ = codec.decode(framed[key]["enhanced"])
+        for x0, y0, x1, y1 in (framed[key]["mouth_box"], framed[key]["patch_box"]):
+            outside = np.ones(before.shape[:2], bool)
+            outside[y0:y1, x0:x1] = False
+            assert np.array_equal(before[outside], after[outside])  # nothing outside the box changed
+        assert not np.array_equal(before, after)
+        assert len(patched[key]["enhanced"]) < len(image[key]) / 5
 
 
 def test_bad_arguments_fail_fast_without_cluster(tmp_path):
@@ -127,6 +139,9 @@ def test_same_run_id_with_other_settings_is_refused(tmp_path):
     pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg())
     with pytest.raises(pipeline.PipelineError, match="another --run-id"):
         pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg("gate.max_seam=1"))
+    # what a run writes depends on its output mode: a patch run is not resumed as a frame run
+    with pytest.raises(pipeline.PipelineError, match='pipeline.output_mode: "patch" -> "frame"'):
+        pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg("pipeline.output_mode=frame"))
 
 
 def _enhance_cmd(inp: Path, out: Path, run_id: str) -> list[str]:
@@ -135,7 +150,8 @@ def _enhance_cmd(inp: Path, out: Path, run_id: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("mode", [schema.OUTPUT_PATCH, schema.OUTPUT_FRAME])
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, mode):
     clip = fixture_path("video/retalking_face_5.mp4")
     frames = 120  # 30 units: enough that the kill lands mid-run on a fast machine too
     write_frames_dataset(tmp_path / "in", clip, frames=frames, rows_per_file=4, size=192)
@@ -143,7 +159,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     env["PYTHONPATH"] = str(REPO)
 
     # Interrupted run: SIGKILL the driver (and its local Ray) once some units are written.
-    proc = subprocess.Popen(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, start_new_session=True,
+    sets = ["--set", f"pipeline.output_mode={mode}"]
+    proc = subprocess.Popen(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r") + sets, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     frames_dir = tmp_path / "out" / "r" / "frames"
     deadline = time.time() + 300
@@ -157,8 +174,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     done, _ = units.finished(storage.resolve(str(tmp_path / "out" / "r")), all_units)
     assert survivors and len(done) < len(all_units), "expected a partial run"
 
-    subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, check=True, timeout=600, capture_output=True)
-    subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "clean"), env=env, check=True, timeout=600, capture_output=True)
+    subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r") + sets, env=env, check=True, timeout=600, capture_output=True)
+    subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "clean") + sets, env=env, check=True, timeout=600, capture_output=True)
 
     resumed, clean = read_run(tmp_path / "out" / "r"), read_run(tmp_path / "out" / "clean")
     assert len(set(keys_of(resumed))) == resumed.num_rows == frames  # every key exactly once

@@ -59,3 +59,18 @@ def test_sample_dataset_ingests_and_exports_with_audio(tmp_path):
     written = export(frames_uri, str(tmp_path / "out"))  # finds the sibling videos table
     info = video.probe(written[0])
     assert info.frame_count == 48 and info.fps == 24.0 and info.has_audio
+
+
+@pytest.mark.parametrize("size", [(512, 512), (1920, 1080), (300, 400)])
+def test_the_sample_at_real_sizes_keeps_a_detectable_face(size):
+    """``fit`` scales to the height and mirrors (or crops) the sides: a talking head at that size."""
+    from raymouth.config import LocateConfig
+    from raymouth.landmarks import Landmarker
+    from raymouth.sample import _frame, _portrait, fit
+
+    img, centre, radii = _portrait()
+    frame = fit(_frame(img, centre, radii, 0.3, (0.0, 0.0)), size)
+    assert frame.shape == (size[1], size[0], 3) and frame.dtype == np.uint8
+    with Landmarker(LocateConfig()) as landmarker:
+        face = landmarker.detect(frame)
+    assert face is not None and face.confidence > 0.5

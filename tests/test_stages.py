@@ -7,8 +7,10 @@ import pytest
 import pyarrow.parquet as pq
 from skimage import data
 
-from raymouth import codec, config, degrade, schema, sharpen
+from raymouth import codec, compose, config, degrade, roi, schema, sharpen
 from raymouth.stages import Composite, WriteOutput
+
+FRAME_MODE = ["pipeline.output_mode=frame"]
 
 
 def _batch(frame: np.ndarray, crop_out: np.ndarray, box: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
@@ -40,10 +42,12 @@ def test_unchanged_crop_is_accepted_and_only_the_box_changes():
     out = Composite(config.load(), "r")(_batch(FRAME, crop, BOX))
     assert out["status"][0] == schema.STATUS_OK and out["reject_reason"][0] == ""
     assert out["seam"][0] < 1.0 and out["delta_e"][0] < 1.0
-    after, _ = codec.decode(out["enhanced"][0])
+    x0, y0, x1, y1 = out["patch_box"][0]
+    assert BOX[0] < x0 < x1 < BOX[2] and BOX[1] < y0 < y1 < BOX[3]  # the feather's support, inside the box
+    after = compose.compose(FRAME, {"enhanced": out["enhanced"][0], "patch_box": out["patch_box"][0]})
     outside = np.ones(FRAME.shape[:2], bool)
     outside[BOX[1] : BOX[3], BOX[0] : BOX[2]] = False
-    assert np.array_equal(after[outside], FRAME[outside])
+    assert np.array_equal(after[outside], FRAME[outside]) and not np.array_equal(after, FRAME)
     assert out["config_hash"][0] == config.load().hash() and out["run_id"][0] == "r"
 
 
@@ -53,7 +57,9 @@ def test_grid_artefacts_are_rejected_and_the_input_kept():
     out = Composite(config.load(), "r")(_batch(FRAME, crop, BOX))
     assert out["status"][0] == schema.STATUS_REJECTED_QUALITY
     assert schema.REJECT_OVER_SHARP in schema.reject_reasons(out["reject_reason"][0])
-    assert out["enhanced"][0] == out["image"][0]
+    assert out["enhanced"][0] is None and out["patch_box"][0] is None  # nothing pasted
+    framed = Composite(config.load(None, FRAME_MODE), "r")(_batch(FRAME, crop, BOX))
+    assert framed["enhanced"][0] == framed["image"][0]  # frame mode keeps the input's bytes
     assert out["sharpness_ratio_out"][0] > config.load().gate.max_sharpness_ratio
 
 
@@ -75,19 +81,25 @@ def test_a_colour_cast_is_matched_away_not_pasted():
     assert abs(out["delta_e"][0]) < 2.0  # colour matching removed the cast
 
 
-def test_pass_through_rows_keep_their_bytes(tmp_path):
+@pytest.mark.parametrize("mode", [schema.OUTPUT_PATCH, schema.OUTPUT_FRAME])
+def test_pass_through_rows_are_written_in_both_modes(tmp_path, mode):
+    """A row not enhanced is still a row: frame mode keeps its bytes, patch mode has no patch
+    and no whole frame."""
     batch = _batch(FRAME, _crop(), BOX)
     batch["status"] = np.array([schema.STATUS_NO_FACE], dtype=object)
-    out = Composite(config.load(), "r")(batch)
-    assert out["enhanced"][0] == batch["image"][0] and np.isnan(out["seam"][0])
+    cfg = config.load(None, [f"pipeline.output_mode={mode}"])
+    out = Composite(cfg, "r")(batch)
+    assert out["enhanced"][0] == (batch["image"][0] if mode == schema.OUTPUT_FRAME else None) and np.isnan(out["seam"][0])
     assert out["reject_reason"][0] == ""  # not rejected by the gate: its status says why it passed through
 
     out["_unit"] = np.array(["u1"], dtype=object)
     out["model_version"] = np.array(["m"], dtype=object)
-    WriteOutput(str(tmp_path), config.load().storage, False)(dict(out))
+    WriteOutput(str(tmp_path), cfg.storage, False, mode)(dict(out))
     frames = pq.read_table(next((tmp_path / "frames").glob("u1__*.parquet")))
-    schema.validate_enhanced(frames.schema)
+    (schema.validate_patches if mode == schema.OUTPUT_PATCH else schema.validate_enhanced)(frames.schema)
+    assert schema.is_patch_table(frames.schema) == (mode == schema.OUTPUT_PATCH)
     assert "crop" not in frames.column_names and frames.column("status").to_pylist() == [schema.STATUS_NO_FACE]
+    assert frames.column("patch_box").to_pylist() == [None]
     metrics = pq.read_table(next((tmp_path / "metrics").glob("u1__*.parquet")))
     assert "image" not in metrics.column_names and "enhanced" not in metrics.column_names
 
@@ -98,9 +110,20 @@ def test_scores_on_the_window_equal_scores_on_the_whole_frame():
 
     crop = np.clip(_crop().astype(int) + np.array([30, 0, -10]), 0, 255).astype(np.uint8)
     composite = Composite(config.load(), "r")
-    result, m = composite.composite_one(FRAME, crop, BOX, _batch(FRAME, crop, BOX)["mouth_polygon"][0], None)
-    assert m["sharpness_ratio_out"] == pytest.approx(metrics.sharpness_ratio(result, BOX), rel=1e-6)
-    assert m["sharpness_ratio_in"] == pytest.approx(metrics.sharpness_ratio(FRAME, BOX), rel=1e-6)
+    polygon = np.asarray(_batch(FRAME, crop, BOX)["mouth_polygon"][0]).reshape(-1, 2)
+    result, m, _ = composite.composite_one(FRAME, crop, BOX, polygon, None)
+    assert m["sharpness_ratio_out"] == metrics.sharpness_ratio(result, BOX)  # exactly: the window holds every neighbour
+    assert m["sharpness_ratio_in"] == metrics.sharpness_ratio(FRAME, BOX)
+    # colour matching and the paste's scores read the mask's support and its reach, not the whole box
+    alpha = roi.feather_mask(BOX, polygon, composite.cfg.locate.feather_px)
+    matched = roi.colour_match(crop, FRAME, BOX, alpha, composite.cfg.locate.colour_ring_px)
+    assert np.array_equal(result, roi.paste(FRAME, matched, BOX, alpha))
+    for name, value in (("seam", metrics.paste_seam(_crop(), matched, alpha)), ("delta_e", metrics.colour_shift(_crop(), matched, alpha)),
+                        ("detail_ratio", metrics.detail_ratio(_crop(), matched, alpha))):
+        assert m[name] == pytest.approx(value, rel=1e-6), name  # only the summation order differs
+    (wx0, wy0, wx1, wy1), local = roi.window(FRAME.shape, BOX)
+    on_window = composite.composite_one(FRAME[wy0:wy1, wx0:wx1], crop, local, polygon - np.float32([wx0, wy0]), None)
+    assert on_window[1] == m and np.array_equal(on_window[0], result[wy0:wy1, wx0:wx1])
 
 
 def test_a_half_bright_crop_leaves_a_seam_and_is_rejected():
@@ -112,7 +135,7 @@ def test_a_half_bright_crop_leaves_a_seam_and_is_rejected():
     assert out["seam"][0] > config.load().gate.max_seam
     assert out["status"][0] == schema.STATUS_REJECTED_QUALITY
     assert schema.reject_reasons(out["reject_reason"][0])[0] == schema.REJECT_SEAM
-    assert out["enhanced"][0] == out["image"][0]
+    assert out["enhanced"][0] is None
 
 
 # --------------------------------------------------------------------------- lost detail, on real mouths
@@ -121,8 +144,8 @@ GATE_CLIPS = ("retalking_face_5", "liveportrait_d5", "wav2lip_hd_kennedy")  # th
 
 
 @pytest.fixture(scope="module")
-def located() -> list[tuple[str, np.ndarray, tuple[int, int, int, int], np.ndarray]]:
-    """(clip, frame, box, polygon) of frame 10 of each clip in ``GATE_CLIPS``, located by MediaPipe."""
+def located_batch() -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Frame 10 of each clip in ``GATE_CLIPS`` and ``Locate``'s batch of them (MediaPipe)."""
     import av
 
     from conftest import fixture_path
@@ -139,7 +162,52 @@ def located() -> list[tuple[str, np.ndarray, tuple[int, int, int, int], np.ndarr
         out = locate({"video_id": np.array(GATE_CLIPS, dtype=object), "frame_index": np.zeros(len(frames), np.int32),
                       "image": np.array([codec.encode(f) for f in frames], dtype=object)})
     assert list(out["status"]) == [schema.STATUS_OK] * len(frames)
+    return frames, out
+
+
+@pytest.fixture(scope="module")
+def located(located_batch) -> list[tuple[str, np.ndarray, tuple[int, int, int, int], np.ndarray]]:
+    """(clip, frame, box, polygon) of frame 10 of each clip in ``GATE_CLIPS``, located by MediaPipe."""
+    frames, out = located_batch
     return [(c, f, tuple(int(v) for v in b), np.asarray(p)) for c, f, b, p in zip(GATE_CLIPS, frames, out["mouth_box"], out["mouth_polygon"])]
+
+
+def _sharpened(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Locate's batch as the enhance stage leaves it, the crops sharpened (every mouth changes)."""
+    batch = dict(batch)
+    batch["enhanced_crop"] = np.array([codec.encode(sharpen.sharpen(codec.decode(c)[0], 0.5)) for c in batch["crop"]], dtype=object)
+    return batch
+
+
+def test_frame_mode_is_the_patch_composed_byte_for_byte(located_batch):
+    frames, batch = located_batch
+    batch = _sharpened(batch)
+    patch = Composite(config.load(), "r")(dict(batch))
+    frame = Composite(config.load(None, FRAME_MODE), "r")(dict(batch))
+    assert list(patch["status"]) == list(frame["status"]) == [schema.STATUS_OK] * len(frames)
+    for i, rgb in enumerate(frames):
+        row = {"enhanced": patch["enhanced"][i], "patch_box": patch["patch_box"][i]}
+        assert compose.compose_bytes(batch["image"][i], row) == frame["enhanced"][i]  # the same PNG bytes
+        composed = compose.compose(batch["image"][i], row)
+        assert np.array_equal(composed, codec.decode(frame["enhanced"][i])[0])
+        x0, y0, x1, y1 = patch["patch_box"][i]
+        outside = np.ones(rgb.shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(composed[outside], rgb[outside]) and not np.array_equal(composed, rgb)
+        assert len(patch["enhanced"][i]) < len(frame["enhanced"][i]) / 10
+        mx0, my0, mx1, my1 = batch["mouth_box"][i]
+        assert mx0 <= x0 < x1 <= mx1 and my0 <= y0 < y1 <= my1
+
+
+def test_the_shipped_window_gives_what_the_decoded_frame_gives(located_batch):
+    """Composite reads Locate's window instead of decoding the frame: same patches, same scores."""
+    _, batch = located_batch
+    batch = _sharpened(batch)
+    shipped = Composite(config.load(), "r")(dict(batch))
+    decoded = Composite(config.load(), "r")({k: v for k, v in batch.items() if k not in ("window", "window_box", "frame_hw")})
+    assert list(shipped["enhanced"]) == list(decoded["enhanced"])
+    for name in schema.METRIC_COLUMNS:
+        assert np.array_equal(shipped[name], decoded[name], equal_nan=True), name
 
 
 def _located_batch(frame: np.ndarray, crop_out: np.ndarray, box, polygon) -> dict[str, np.ndarray]:
@@ -159,7 +227,7 @@ def _with_mouth(frame: np.ndarray, box, mouth: np.ndarray) -> np.ndarray:
 def _gate(cfg, frame, crop_out, box, polygon) -> tuple[str, str, float, bool]:
     batch = _located_batch(frame, crop_out, box, polygon)
     out = Composite(cfg, "r")(batch)
-    return out["status"][0], out["reject_reason"][0], out["detail_ratio"][0], out["enhanced"][0] == batch["image"][0]
+    return out["status"][0], out["reject_reason"][0], out["detail_ratio"][0], out["enhanced"][0] is None
 
 
 @pytest.mark.parametrize("sigma", [1.0, 1.5, 2.0])
@@ -260,7 +328,7 @@ def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
         out["video_id"] = np.array([f"v{k}"], dtype=object)
         WriteOutput(str(tmp_path), config.load().storage, False)(out)
     table = pq.read_table(tmp_path / "metrics")
-    schema.validate_enhanced(pq.read_table(tmp_path / "frames").schema)
+    schema.validate_patches(pq.read_table(tmp_path / "frames").schema)
     assert table.schema.field("reject_reason").type == pa.string()
     assert sorted(table.column("reject_reason").to_pylist()) == sorted(reasons)
 
