@@ -20,9 +20,9 @@ def variant_configs(models_dir: Path, threads: int = 0) -> dict[str, Config]:
             "autoencoder_weights": RANDOM, "native_weights": RANDOM, "use_autoencoder": False}
     small = {"num_blocks": 8, "num_filters": 32}
     variants = {
-        "native_8x32": {"chain": "native", "flip_ensemble": False},
-        "native_8x32 + flip (default)": {"chain": "native", "flip_ensemble": True},
-        "native_8x32 + flip + AE": {"chain": "native", "flip_ensemble": True, "use_autoencoder": True},
+        "native_12x32": {"chain": "native", "flip_ensemble": False},
+        "native_12x32 + flip (default)": {"chain": "native", "flip_ensemble": True},
+        "native_12x32 + flip + AE": {"chain": "native", "flip_ensemble": True, "use_autoencoder": True},
         "bicubic": {"sr_backend": "bicubic"},
         "fsrcnn_x2": {"sr_backend": "fsrcnn", "pb_path": str(models_dir / "FSRCNN_x2.pb")},
         "lapsrn_x2": {"sr_backend": "lapsrn", "pb_path": str(models_dir / "LapSRN_x2.pb")},

@@ -131,7 +131,7 @@ class EdsrConfig:
 class NativeConfig:
     """The native-resolution model (``models.edsr.build_edsr_native``); defaults match the shipped weights."""
 
-    num_blocks: PosInt = 8
+    num_blocks: PosInt = 12
     num_filters: PosInt = 32
     res_scale: PosFloat = 0.1
     unshuffle: PosInt = 2  # pixel-unshuffle factor: the body runs on (H/2, W/2) x 12 channels

@@ -121,7 +121,7 @@ def test_native_chain_keeps_every_size_in_one_batch():
     out = chain(crops)
     assert [o.shape for o in out] == [c.shape for c in crops]
     assert all(np.array_equal(o, c) for o, c in zip(out, crops))
-    assert chain.model_version == "native_8x32@random+flip"
+    assert chain.model_version == "native_12x32@random+flip"
 
 
 def test_native_chain_pads_each_crop_to_the_shared_bucket():

@@ -154,7 +154,7 @@ def build_edsr_native(num_blocks: int = 8, num_filters: int = 32, res_scale: flo
     pixel-unshuffle by ``unshuffle`` (Real-ESRGAN x2's trick: the body runs on a quarter of the
     pixels but sees all of them) -> the EDSR body -> conv to ``3*r*r`` channels (zero-initialised,
     so an untrained model is the identity) -> depth_to_space -> + input. H and W must be
-    multiples of ``unshuffle`` (the chain pads). 8x32: 164,172 parameters (EDSR-small x2: 195,971),
+    multiples of ``unshuffle`` (the chain pads). 12x32: 238,156 parameters, 8x32: 164,172 (EDSR-small x2: 195,971),
     and the body runs on a quarter of the crop's pixels.
     """
     inputs = keras.Input(shape=(None, None, 3), name="crop")
