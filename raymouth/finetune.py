@@ -139,12 +139,9 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config) ->
 
 def finetune_reference(ref_uri: str, files: list[str], reference_id: str, inputs: list[str], run_uri: str, cfg: Config) -> dict:
     """The whole fine-tune of one reference (no Ray: the task body); returns its result."""
-    from raymouth.chain import EnhanceChain, build_native, with_native_weights
-    from raymouth.models.edsr import edsr_native_arch
     from raymouth.models.kerasapi import configure_threads
-    from raymouth.models.weights import save_model
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     configure_threads(cfg.enhance.tf_intra_op_threads, cfg.enhance.tf_inter_op_threads)
     ref_loc, out = storage.resolve(ref_uri, cfg.storage), model_dir(storage.resolve(run_uri, cfg.storage), reference_id)
     train, val, located = reference_crops(ref_loc, files, reference_id, cfg)
@@ -153,29 +150,42 @@ def finetune_reference(ref_uri: str, files: list[str], reference_id: str, inputs
     if len(train) < cfg.reference.min_crops or not val:
         result["reason"] = f"{len(train)} training and {len(val)} validation mouths found (reference.min_crops={cfg.reference.min_crops})"
     else:
-        pairs = validation_pairs(val, reference_id, cfg)
-        shipped = EnhanceChain(cfg)
-        result["val_psnr_input"] = round(validation_psnr(lambda crops: crops, pairs), 3)
-        result["val_psnr_shipped"] = round(validation_psnr(shipped, pairs), 3)
-        model, _ = build_native(cfg.enhance)  # the shipped weights, checked against their manifest
-        result.update(fine_tune(model, [c for _, c in train], reference_id, cfg))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp, MODEL)
-            arch = edsr_native_arch(**dataclasses.asdict(cfg.enhance.native))
-            info = {"reference_id": reference_id, "fine_tuned_from": shipped.model_version, **{k: result[k] for k in ("steps", "loss", "train_mouths")}}
-            save_model(model, path, arch, data=f"{ref_loc.uri}#{reference_id}", metrics=info, version=f"edsr_native-{reference_id}")
-            tuned = EnhanceChain(with_native_weights(cfg, path))
-            result["val_psnr_tuned"] = round(validation_psnr(tuned, pairs), 3)
-            for name in (MODEL, path.with_suffix(".json").name):
-                storage.write_bytes(out.join(name), Path(tmp, name).read_bytes())
-        result["gain_db"] = round(result["val_psnr_tuned"] - result["val_psnr_shipped"], 3)
-        result["kept"] = result["gain_db"] > cfg.reference.min_gain_db
-        result["model_version"] = tuned.model_version if result["kept"] else shipped.model_version
-        if not result["kept"]:
-            result["reason"] = f"no better than the shipped model on its validation mouths ({result['gain_db']:+.2f} dB)"
+        result.update(tune_and_validate(train, val, f"{ref_loc.uri}#{reference_id}", reference_id, out, cfg))
     result["seconds"] = round(time.monotonic() - started, 1)
+    result["cpu_s"] = round(time.process_time() - cpu, 1)  # core-seconds: the cost on a shared machine
     storage.write_bytes(out.join(RESULT), json.dumps(result, indent=2).encode())  # last: the fine-tune is finished
     return result
+
+
+def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, out: storage.Location, cfg: Config) -> dict:
+    """Fine-tune the shipped model, score both on the held-back mouths (degraded, and clean: how
+    much each changes a good mouth), write the model and its manifest to ``out``."""
+    from raymouth.chain import EnhanceChain, build_native, with_native_weights
+    from raymouth.models.edsr import edsr_native_arch
+    from raymouth.models.weights import save_model
+
+    pairs, clean = validation_pairs(val, reference_id, cfg), [(c, c) for _, c in val]
+    shipped = EnhanceChain(cfg)
+    r = {"val_psnr_input": validation_psnr(lambda crops: crops, pairs), "val_psnr_shipped": validation_psnr(shipped, pairs),
+         "val_psnr_clean_shipped": validation_psnr(shipped, clean)}
+    model, _ = build_native(cfg.enhance)  # the shipped weights, checked against their manifest
+    r.update(fine_tune(model, [c for _, c in train], reference_id, cfg))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, MODEL)
+        arch = edsr_native_arch(**dataclasses.asdict(cfg.enhance.native))
+        info = {"reference_id": reference_id, "fine_tuned_from": shipped.model_version, "steps": r["steps"], "loss": r["loss"], "train_mouths": len(train)}
+        save_model(model, path, arch, data=data, metrics=info, version=f"edsr_native-{reference_id}")
+        tuned = EnhanceChain(with_native_weights(cfg, path))
+        r["val_psnr_tuned"], r["val_psnr_clean_tuned"] = validation_psnr(tuned, pairs), validation_psnr(tuned, clean)
+        for name in (MODEL, path.with_suffix(".json").name):
+            storage.write_bytes(out.join(name), Path(tmp, name).read_bytes())
+    r = {k: round(v, 3) if k.startswith("val_") else v for k, v in r.items()}
+    r["gain_db"] = round(r["val_psnr_tuned"] - r["val_psnr_shipped"], 3)
+    r["kept"] = r["gain_db"] > cfg.reference.min_gain_db
+    r["model_version"] = tuned.model_version if r["kept"] else shipped.model_version
+    if not r["kept"]:
+        r["reason"] = f"no better than the shipped model on its validation mouths ({r['gain_db']:+.2f} dB)"
+    return r
 
 
 # ---------------------------------------------------------------- on the cluster
@@ -219,7 +229,7 @@ def weights_by_video(ref_plan: ReferencePlan, results: dict[str, dict], run_loc:
 
 def summary(results: dict[str, dict]) -> dict:
     """The run summary's ``references`` section: per reference, kept or not, gain and cost."""
-    keys = ("inputs", "kept", "reason", "gain_db", "val_psnr_shipped", "val_psnr_tuned", "val_mouths", "train_mouths", "steps", "train_s", "seconds")
+    keys = ("inputs", "kept", "reason", "gain_db", "val_psnr_shipped", "val_psnr_tuned", "val_mouths", "train_mouths", "steps", "train_s", "seconds", "cpu_s")
     per = {ref: {k: r[k] for k in keys if k in r} for ref, r in sorted(results.items())}
     secs = [r["seconds"] for r in results.values()]
     return {"count": len(per), "kept": sum(bool(r.get("kept")) for r in per.values()), "mean_seconds": round(float(np.mean(secs)), 1) if secs else None, "by_reference": per}
@@ -243,4 +253,4 @@ def describe(r: dict) -> str:
     verdict = "kept" if r["kept"] else "not used"
     return (head + f"{verdict}, {r['gain_db']:+.2f} dB on {r['val_mouths']} held-back mouths at {r['val_strength']} "
             f"(shipped {r['val_psnr_shipped']:.2f} -> {r['val_psnr_tuned']:.2f} dB), {r['steps']} steps on "
-            f"{r['train_mouths']} mouths, {r['seconds']} s")
+            f"{r['train_mouths']} mouths, {r['seconds']} s ({r['cpu_s']} core-s)")
