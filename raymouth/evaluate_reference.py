@@ -4,12 +4,14 @@
 
 Each clean clip (of a person no shipped model trained on) is split in time: its first
 ``ref_share`` of frames are the person's source clip (the reference dataset, video id ``<id>``),
-the later frames become two input videos mapped to it:
+the later frames become three input videos mapped to it:
 - ``<id>_frame``: the whole frame degraded at ``degrade.fixed(strength)`` (synthetic); scored by
   the mouth PSNR against the clean frame (the input's ``reference`` column);
-- ``<id>_mouth``: only the mouth box degraded, the rest of the frame sharp, as real lip-sync
-  output looks; scored by how far the mouth / face sharpness ratio moves toward the clean frame's,
-  with the gate's seam and colour shift and the flicker ratio at a fixed box.
+- ``<id>_mouth`` and ``<id>_soft``: only the mouth repainted (through the paste's feathered lip
+  mask), the rest of the frame sharp, as lip-sync output looks: at ``strength``, or at a quarter
+  of the resolution without compression (``degrade.soften``). Scored by how far the mouth / face
+  sharpness ratio moves toward the clean frame's, with the gate's seam and colour shift and the
+  flicker ratio at a fixed box.
 The job itself (``pipeline.run``) runs once with the shipped model and once with the references;
 every number is read back from what the runs wrote. Frames are streamed, never held whole.
 """
@@ -26,10 +28,11 @@ import pyarrow.parquet as pq
 
 from raymouth import codec, degrade, metrics, roi, schema
 from raymouth.config import Config
-from raymouth.evaluate_data import EvaluateError, frame_seed, training_videos
+from raymouth.evaluate_data import EvaluateError, frame_seed
 from raymouth.evaluate_report import pooled_psnr
 
-KINDS = ("frame", "mouth")
+KINDS = ("frame", "mouth", "soft")
+SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the resolution, no compression
 ROWS_PER_GROUP = 16
 
 
@@ -87,14 +90,24 @@ def _flush(frames: list[tuple[int, np.ndarray]], vid: str, cut: int, strength: s
     batch = {"video_id": np.array([vid] * len(later), dtype=object), "frame_index": np.array([i for i, _ in later]),
              "image": np.array([codec.encode(f) for _, f in later], dtype=object)}
     located = locate(batch)
-    rows = []
-    for (i, f), s, status, box in zip(later, seeds, located["status"], located["mouth_box"]):
-        out = f.copy()
-        if status == schema.STATUS_OK:  # the mouth alone, as a lip-sync generator repaints it
-            x0, y0, x1, y1 = (int(v) for v in box)
-            out[y0:y1, x0:x1] = degrade.fixed(f[y0:y1, x0:x1], strength, s)
-        rows.append(row(f"{vid}_mouth", i, out, f))
-    write(f"{vid}_mouth", rows)
+    for kind, damage in (("mouth", lambda c, s: degrade.fixed(c, strength, s)), ("soft", lambda c, s: degrade.soften(c, SOFT_SCALE))):
+        rows = []
+        for (i, f), s, status, box, poly in zip(later, seeds, located["status"], located["mouth_box"], located["mouth_polygon"]):
+            rows.append(row(f"{vid}_{kind}", i, repaint_mouth(f, box, poly, damage(roi.crop(f, tuple(box)), s)) if status == schema.STATUS_OK else f, f))
+        write(f"{vid}_{kind}", rows)
+
+
+def repaint_mouth(frame: np.ndarray, box, polygon: np.ndarray, damaged: np.ndarray) -> np.ndarray:
+    """``damaged`` (the box's pixels, degraded) blended into a copy of the frame through the
+    paste's own feathered lip mask: the region a generator repaints and the job replaces."""
+    from raymouth.config import LocateConfig
+
+    box = tuple(int(v) for v in box)
+    alpha = roi.feather_mask(box, np.asarray(polygon, np.float32).reshape(-1, 2), LocateConfig().feather_px)[..., None]
+    out = frame.copy()
+    x0, y0, x1, y1 = box
+    out[y0:y1, x0:x1] = np.rint(alpha * damaged + (1 - alpha) * frame[y0:y1, x0:x1]).astype(np.uint8)
+    return out
 
 
 def _mse(psnr: float) -> float:
@@ -144,6 +157,17 @@ def _frame_measures(run: Path, inputs: Path, vid: str, ok: list[dict]) -> dict[s
     return {"sharpness_ratio_clean": float(np.mean(clean_ratio)), "flicker_ratio": metrics.flicker_ratio([c for _, c in outs], [c for _, c in ins])}
 
 
+def native_training_videos(cfg: Config) -> set[str]:
+    """The videos the configured native weights were trained or validated on (their manifest)."""
+    from raymouth.chain import RANDOM, model_weights
+    from raymouth.models.weights import read_manifest
+
+    if cfg.enhance.native_weights == RANDOM:
+        return set()
+    data = (read_manifest(model_weights(cfg.enhance, "native")).get("metrics") or {}).get("data") or {}
+    return {str(v) for key in ("train_videos", "val_videos") for v in data.get(key) or []}
+
+
 def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: float = 0.6, strength: str = "lipsync",
                        run_name: str = "reference", log: Callable[[str], None] = print) -> dict:
     """Split, run the job twice (shipped / with the references, as run ``run_name``), score;
@@ -151,13 +175,13 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
     from raymouth import pipeline
     from raymouth.ingest import sanitize_id
 
-    trained = training_videos()
+    trained = native_training_videos(cfg)
     out = Path(out_dir)
     report: dict[str, Any] = {"ref_share": ref_share, "strength": strength, "clips": {}}
     lines = ["input_video_id,reference_video_id"]
     for clip in clips:
         if sanitize_id(Path(clip).stem) in trained:
-            raise EvaluateError(f"{clip}: the shipped weights were trained on it; choose a held-out clip")
+            raise EvaluateError(f"{clip}: the native weights were trained on it; choose a held-out clip")
     split = out / "data" / "split.json"  # written last: an evaluation re-run with the same clips reuses its data and runs
     key = {"clips": clips, "ref_share": ref_share, "strength": strength}
     if split.is_file() and json.loads(split.read_text())["key"] == key:
@@ -183,21 +207,24 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
 
 def markdown(report: dict) -> str:
     """The two tables of the README: PSNR on whole-frame damage, sharpness on mouth-only damage."""
-    s, r, ft = report["shipped"], report["reference"], report["fine_tunes"]["by_reference"]
-    head = ["| clip | input PSNR dB | shipped | own clip | gain over shipped | fine-tune kept, validation gain, steps, s |", "|---|---|---|---|---|---|"]
-    sharp = ["| clip | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max | colour max | flicker ratio | rejected |",
+    base, own, ft = report["shipped"], report["reference"], report["fine_tunes"]["by_reference"]
+    head = ["| clip | input PSNR dB | shipped | own clip | gain over shipped | fine-tune: kept, validation gain, steps, wall s, core-s |", "|---|---|---|---|---|---|"]
+    sharp = ["| input | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max ΔE (shipped / own) | colour shift max ΔE | flicker ratio | rejected |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for vid in report["clips"]:
-        a, b, f = s.get(f"{vid}_frame", {}), r.get(f"{vid}_frame", {}), ft.get(vid, {})
+        a, b, f = base.get(f"{vid}_frame", {}), own.get(f"{vid}_frame", {}), ft.get(vid, {})
         if "psnr_in" in a:
             head.append(f"| {vid} | {a['psnr_in']:.2f} | {a['psnr_out']:.2f} | {b['psnr_out']:.2f} | {b['psnr_out'] - a['psnr_out']:+.2f} | "
-                        f"{'yes' if f.get('kept') else 'no'}, {f.get('gain_db', float('nan')):+.2f} dB, {f.get('steps', 0)}, {f.get('seconds', 0):.0f} |")
-        a, b = s.get(f"{vid}_mouth", {}), r.get(f"{vid}_mouth", {})
-        if "sharpness_ratio_in" in a:
+                        f"{'yes' if f.get('kept') else 'no'}, {f.get('gain_db', float('nan')):+.2f} dB, {f.get('steps', 0)}, {f.get('seconds', 0):.0f}, {f.get('cpu_s', 0):.0f} |")
+        for kind in KINDS[1:]:
+            a, b = base.get(f"{vid}_{kind}", {}), own.get(f"{vid}_{kind}", {})
+            if "sharpness_ratio_in" not in a:
+                continue
             gap = a["sharpness_ratio_clean"] - a["sharpness_ratio_in"]
             moved = [(x["sharpness_ratio_out"] - x["sharpness_ratio_in"]) / gap if gap else float("nan") for x in (a, b)]
-            sharp.append(f"| {vid} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
-                         f"{moved[0]:.0%} / {moved[1]:.0%} | {b['seam_max']:.2f} | {b['colour_shift_max']:.2f} | {b['flicker_ratio']:.2f} | {b['rejected']}/{b['scored']} |")
+            sharp.append(f"| {vid}_{kind} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
+                         f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['colour_shift_max']:.2f} / {b['colour_shift_max']:.2f} | "
+                         f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
     return "\n".join(head) + "\n\n" + "\n".join(sharp)
 
 

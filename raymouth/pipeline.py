@@ -179,7 +179,9 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print, r
             threading.Thread(target=_progress_lines, args=(stop, count, todo_rows, started, log), daemon=True).start()
         try:
             ensure_ray(cfg)
+            tuning = time.time()
             models = _fine_tuned_models(plan, cfg, log)
+            started += time.time() - tuning  # throughput and start-up leave the fine-tunes out (the summary times them)
             for batch in build(plan, cfg, models).iter_batches(batch_size=None, batch_format="numpy"):
                 rows_done += len(batch["status"])
                 count[0] = rows_done

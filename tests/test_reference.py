@@ -238,3 +238,17 @@ def test_resume_after_the_fine_tunes_redoes_none(datasets, tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in result.parent.iterdir()} == before  # nothing rewritten
     summary = json.loads((tmp_path / "out" / "r" / "summary.json").read_text())
     assert summary["rows"] == 24 and summary["references"]["count"] == 1
+
+
+def test_a_fine_tuned_model_on_s3_loads_in_the_cache(identity_models, s3_env):
+    from raymouth.chain import EnhanceChain, with_native_weights
+    from raymouth.chain_cache import ChainCache
+
+    paths, base = identity_models
+    bucket = s3_env.make_bucket()
+    uri = f"s3://{bucket}/run/models/src/edsr_native.keras"
+    for src, dst in ((paths[3], uri), (paths[3][: -len(".keras")] + ".json", uri[: -len(".keras")] + ".json")):
+        storage.write_bytes(storage.resolve(dst), Path(src).read_bytes())
+    cfg = config.load(None, base)
+    chain = ChainCache(cfg, size=1).get(uri)
+    assert chain.model_version == EnhanceChain(with_native_weights(cfg, paths[3])).model_version
