@@ -271,7 +271,7 @@ class ReferenceConfig:
     fine-tuned on each person's own source clip and kept only where it validates better."""
 
     steps: PosInt = 400  # training steps per identity (batches of train.batch_size patches of train.patch_px²)
-    max_minutes: PosFloat = 2.0  # wall-clock cap of one identity's training steps; it stops early when reached
+    max_minutes: PosFloat = 2.5  # wall-clock budget of one identity's whole fine-tune (reading, locating, training, scoring); training stops early to keep it
     learning_rate: PosFloat = 5e-4  # Adam's starting rate, cosine-decayed over `chunks` (train.learning_rate's code)
     chunks: PosInt = 10  # the fine-tune's "epochs": the learning rate is set once per chunk
     frame_stride: PosInt = 2  # every Nth reference frame (neighbouring frames are near-duplicates)

@@ -5,7 +5,8 @@ Each task streams that person's frames from the reference dataset (every
 with the job's own ``Locate``, holds back the last ``reference.val_share`` of them in time, and
 fine-tunes the shipped native model on the rest with the training's own fit step
 (``native_fit``: the same pairs, loss and optimiser as ``raymouth train native``, the learning
-rate from ``train.learning_rate``) within ``reference.steps`` and ``reference.max_minutes``. Then
+rate from ``train.learning_rate``) for ``reference.steps`` steps, or fewer where the whole
+fine-tune would overrun ``reference.max_minutes``. Then
 the shipped and the fine-tuned chain restore the held-back mouths degraded at
 ``reference.val_strength`` (seeded); the fine-tune is used only where it scores higher.
 
@@ -114,9 +115,9 @@ def validation_pairs(crops: Crops, reference_id: str, cfg: Config) -> list[tuple
     return [(degrade.fixed(c, s, frame_seed(cfg.train.seed, reference_id, i)), c) for i, c in crops]
 
 
-def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config) -> dict:
+def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config, deadline: float) -> dict:
     """``reference.steps`` steps in ``reference.chunks`` chunks (the learning rate decays over
-    them, as over a training run's epochs), stopping at ``reference.max_minutes``."""
+    them, as over a training run's epochs), stopping at ``deadline`` (``time.monotonic()``)."""
     from raymouth.models.kerasapi import keras
     from raymouth.native_fit import compile_native, fit_native
     from raymouth.train import learning_rate, pair_seed
@@ -125,7 +126,6 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config) ->
     tune = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=r.learning_rate))
     compile_native(model, tune)
     started = time.monotonic()
-    deadline = started + 60.0 * r.max_minutes
     done, loss, per_chunk = 0, float("nan"), -(-r.steps // r.chunks)
     for k in range(1, r.chunks + 1):
         steps = min(per_chunk, r.steps - done)
@@ -134,7 +134,7 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config) ->
         keras.backend.set_value(model.optimizer.learning_rate, float(learning_rate(tune, k, r.chunks, "native")))
         fit = fit_native(model, crops, tune, pair_seed(cfg.train.seed, reference_id, k, 0), steps, deadline)
         done, loss = done + fit.steps, fit.loss
-    return {"steps": done, "loss": round(loss, 6), "train_s": round(time.monotonic() - started, 1)}
+    return {"steps": done, "loss": round(loss, 6) if done else None, "train_s": round(time.monotonic() - started, 1)}
 
 
 def finetune_reference(ref_uri: str, files: list[str], reference_id: str, inputs: list[str], run_uri: str, cfg: Config) -> dict:
@@ -150,26 +150,30 @@ def finetune_reference(ref_uri: str, files: list[str], reference_id: str, inputs
     if len(train) < cfg.reference.min_crops or not val:
         result["reason"] = f"{len(train)} training and {len(val)} validation mouths found (reference.min_crops={cfg.reference.min_crops})"
     else:
-        result.update(tune_and_validate(train, val, f"{ref_loc.uri}#{reference_id}", reference_id, out, cfg))
+        deadline = started + 60.0 * cfg.reference.max_minutes
+        result.update(tune_and_validate(train, val, f"{ref_loc.uri}#{reference_id}", reference_id, out, cfg, deadline))
     result["seconds"] = round(time.monotonic() - started, 1)
     result["cpu_s"] = round(time.process_time() - cpu, 1)  # core-seconds: the cost on a shared machine
     storage.write_bytes(out.join(RESULT), json.dumps(result, indent=2).encode())  # last: the fine-tune is finished
     return result
 
 
-def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, out: storage.Location, cfg: Config) -> dict:
+def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, out: storage.Location, cfg: Config, deadline: float) -> dict:
     """Fine-tune the shipped model, score both on the held-back mouths (degraded, and clean: how
-    much each changes a good mouth), write the model and its manifest to ``out``."""
+    much each changes a good mouth), write the model and its manifest to ``out``. Training stops
+    early enough for the fine-tuned model's scoring (timed on the shipped one's) to end by ``deadline``."""
     from raymouth.chain import EnhanceChain, build_native, with_native_weights
     from raymouth.models.edsr import edsr_native_arch
     from raymouth.models.weights import save_model
 
     pairs, clean = validation_pairs(val, reference_id, cfg), [(c, c) for _, c in val]
+    scoring = time.monotonic()
     shipped = EnhanceChain(cfg)
     r = {"val_psnr_input": validation_psnr(lambda crops: crops, pairs), "val_psnr_shipped": validation_psnr(shipped, pairs),
          "val_psnr_clean_shipped": validation_psnr(shipped, clean)}
+    scoring = time.monotonic() - scoring
     model, _ = build_native(cfg.enhance)  # the shipped weights, checked against their manifest
-    r.update(fine_tune(model, [c for _, c in train], reference_id, cfg))
+    r.update(fine_tune(model, [c for _, c in train], reference_id, cfg, deadline - scoring))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, MODEL)
         arch = edsr_native_arch(**dataclasses.asdict(cfg.enhance.native))
