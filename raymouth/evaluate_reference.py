@@ -206,26 +206,35 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
 
 
 def markdown(report: dict) -> str:
-    """The two tables of the README: PSNR on whole-frame damage, sharpness on mouth-only damage."""
-    base, own, ft = report["shipped"], report["reference"], report["fine_tunes"]["by_reference"]
-    head = ["| clip | input PSNR dB | shipped | own clip | gain over shipped | fine-tune: kept, validation gain, steps, wall s, core-s |", "|---|---|---|---|---|---|"]
+    """The README's tables: the fine-tunes, mouth PSNR of every input, and the sharpness of the
+    mouth-only inputs."""
+    base, own = report["shipped"], report["reference"]
+    tunes = ["| reference | kept | validation PSNR dB: shipped -> own (gain) | clean mouths: shipped -> own | mouths train / val | steps | wall s | core-s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for ref, f in report["fine_tunes"]["by_reference"].items():
+        if "gain_db" in f:
+            tunes.append(f"| {ref} | {'yes' if f['kept'] else 'no'} | {f['val_psnr_shipped']:.2f} -> {f['val_psnr_tuned']:.2f} ({f['gain_db']:+.2f}) | "
+                         f"{f.get('val_psnr_clean_shipped', float('nan')):.1f} -> {f.get('val_psnr_clean_tuned', float('nan')):.1f} | "
+                         f"{f['train_mouths']} / {f['val_mouths']} | {f['steps']} | {f['seconds']:.0f} | {f.get('cpu_s', 0):.0f} |")
+        else:
+            tunes.append(f"| {ref} | no: {f['reason']} | | | | | {f['seconds']:.0f} | {f.get('cpu_s', 0):.0f} |")
+    psnr = ["| input | mouth PSNR dB: input | shipped | own clip | gain over shipped | rejected (shipped / own) |", "|---|---|---|---|---|---|"]
     sharp = ["| input | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max ΔE (shipped / own) | colour shift max ΔE | flicker ratio | rejected |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for vid in report["clips"]:
-        a, b, f = base.get(f"{vid}_frame", {}), own.get(f"{vid}_frame", {}), ft.get(vid, {})
-        if "psnr_in" in a:
-            head.append(f"| {vid} | {a['psnr_in']:.2f} | {a['psnr_out']:.2f} | {b['psnr_out']:.2f} | {b['psnr_out'] - a['psnr_out']:+.2f} | "
-                        f"{'yes' if f.get('kept') else 'no'}, {f.get('gain_db', float('nan')):+.2f} dB, {f.get('steps', 0)}, {f.get('seconds', 0):.0f}, {f.get('cpu_s', 0):.0f} |")
-        for kind in KINDS[1:]:
+        for kind in KINDS:
             a, b = base.get(f"{vid}_{kind}", {}), own.get(f"{vid}_{kind}", {})
-            if "sharpness_ratio_in" not in a:
+            if "psnr_in" not in a or "psnr_out" not in b:
+                continue
+            psnr.append(f"| {vid}_{kind} | {a['psnr_in']:.2f} | {a['psnr_out']:.2f} | {b['psnr_out']:.2f} | {b['psnr_out'] - a['psnr_out']:+.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
+            if kind == "frame":
                 continue
             gap = a["sharpness_ratio_clean"] - a["sharpness_ratio_in"]
             moved = [(x["sharpness_ratio_out"] - x["sharpness_ratio_in"]) / gap if gap else float("nan") for x in (a, b)]
             sharp.append(f"| {vid}_{kind} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
                          f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['colour_shift_max']:.2f} / {b['colour_shift_max']:.2f} | "
                          f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
-    return "\n".join(head) + "\n\n" + "\n".join(sharp)
+    return "\n\n".join("\n".join(t) for t in (tunes, psnr, sharp))
 
 
 def main(argv: list[str] | None = None) -> int:

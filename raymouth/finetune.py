@@ -233,7 +233,8 @@ def weights_by_video(ref_plan: ReferencePlan, results: dict[str, dict], run_loc:
 
 def summary(results: dict[str, dict]) -> dict:
     """The run summary's ``references`` section: per reference, kept or not, gain and cost."""
-    keys = ("inputs", "kept", "reason", "gain_db", "val_psnr_shipped", "val_psnr_tuned", "val_mouths", "train_mouths", "steps", "train_s", "seconds", "cpu_s")
+    keys = ("inputs", "kept", "reason", "gain_db", "val_psnr_input", "val_psnr_shipped", "val_psnr_tuned", "val_psnr_clean_shipped",
+            "val_psnr_clean_tuned", "val_mouths", "train_mouths", "steps", "train_s", "seconds", "cpu_s")
     per = {ref: {k: r[k] for k in keys if k in r} for ref, r in sorted(results.items())}
     secs = [r["seconds"] for r in results.values()]
     return {"count": len(per), "kept": sum(bool(r.get("kept")) for r in per.values()), "mean_seconds": round(float(np.mean(secs)), 1) if secs else None, "by_reference": per}
