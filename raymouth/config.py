@@ -44,8 +44,8 @@ EXECUTION_KEYS = (
     "pipeline.cpus_per_actor",
     "pipeline.max_block_mib",
     # per-identity fine-tuning: a run with --reference records these settings (and the
-    # train.*/degrade.* its fine-tunes use) in models/references.json and refuses others there,
-    # so runs without a reference keep their identity
+    # train.*/degrade.* ones its fine-tunes use) in run.json and refuses a resume with others
+    # (reference.record), so runs without a reference keep their identity
     "reference",
 )
 

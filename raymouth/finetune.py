@@ -252,7 +252,8 @@ def summary_line(section: dict, shown: int = 8) -> str:
 
 def describe(r: dict) -> str:
     """One line per fine-tune, for the console."""
-    head = f"fine-tune {r['reference_id']} (for {', '.join(r['inputs'])}): "
+    more = f" and {len(r['inputs']) - 3} more" if len(r["inputs"]) > 3 else ""
+    head = f"fine-tune {r['reference_id']} (for {', '.join(r['inputs'][:3])}{more}): "
     if "gain_db" not in r:
         return head + f"not used: {r['reason']}; {r['seconds']} s"
     verdict = "kept" if r["kept"] else "not used"

@@ -92,7 +92,7 @@ def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config, refs: dict |
             diff = config_mod.identity_diff(config_mod.identity_of(theirs["config"]), cfg.identity())
         else:  # a run.json without the settings themselves: only the hashes can be compared
             diff = [] if theirs.get("config_hash") == cfg.hash() else [("config_hash", theirs.get("config_hash"), cfg.hash())]
-        diff += config_mod.identity_diff(config_mod.flatten({"references": theirs.get("references") or {}}), config_mod.flatten({"references": refs or {}}))
+        diff += reference.record_diff(theirs.get("references"), refs)
         if diff:
             shown = "; ".join(f"{k}: {_show(a)} -> {_show(b)}" for k, a, b in diff[:5])
             more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 
 from raymouth import storage, units
-from raymouth.config import Config
+from raymouth.config import Config, flatten, identity_diff
 from raymouth.errors import UserError
 
 MAP_HEADER = ("input_video_id", "reference_video_id")
@@ -142,3 +142,11 @@ def record(ref_plan: ReferencePlan | None, cfg: Config) -> dict | None:
         "references": len(ref_plan.references),
         "settings": settings(cfg),
     }
+
+
+def record_diff(old: dict | None, new: dict | None) -> list[tuple[str, object, object]]:
+    """``(key, old, new)`` where two runs' references differ: just ``--reference`` when one has
+    none, else every differing recorded value."""
+    if old is None or new is None:
+        return [] if old == new else [("--reference", (old or {}).get("uri"), (new or {}).get("uri"))]
+    return identity_diff(flatten({"references": old}), flatten({"references": new}))

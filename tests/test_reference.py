@@ -103,6 +103,20 @@ def test_a_map_naming_a_missing_video_is_one_line_before_any_cluster_work(datase
     assert not (out / "r" / "run.json").exists()  # nothing claimed: the corrected command may use the same id
 
 
+def test_a_resume_with_other_references_is_refused(datasets, tmp_path):
+    m = write_map(tmp_path / "m.csv", ["input_video_id,reference_video_id", "a,src"])
+    out = str(tmp_path / "out")
+    with pytest.raises(pipeline.PipelineError, match="--reference-map needs --reference"):
+        pipeline.prepare(datasets["in"], out, "r", config.Config(), None, m)
+    pipeline.prepare(datasets["in"], out, "r", config.Config())  # started without references
+    with pytest.raises(pipeline.PipelineError, match=r"--reference: \(not set\) -> \".*ref\".*another --run-id"):
+        pipeline.prepare(datasets["in"], out, "r", config.Config(), datasets["ref"], m)
+    pipeline.prepare(datasets["in"], out, "s", config.Config(), datasets["ref"], m)
+    with pytest.raises(pipeline.PipelineError, match="references.settings.reference.steps: 400 -> 50"):
+        pipeline.prepare(datasets["in"], out, "s", config.load(None, ["reference.steps=50"]), datasets["ref"], m)
+    pipeline.prepare(datasets["in"], out, "s", config.load(None, ["reference.cache_size=9"]), datasets["ref"], m)  # execution only
+
+
 def test_split_holds_back_the_last_frames_in_time():
     cfg = config.load(None, ["reference.frame_stride=2", "reference.max_frames=10", "reference.val_share=0.2"])
     train, val = finetune.split_frames(list(range(100)), cfg)
