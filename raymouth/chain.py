@@ -154,6 +154,11 @@ def model_weights(enh: EnhanceConfig, model: str) -> Path:
     return _weights_path(value, default, what, f"enhance.{model}_weights")
 
 
+def with_native_weights(cfg: Config, path: str | Path) -> Config:
+    """``cfg`` with the native chain reading ``path`` (a person's fine-tuned model, say)."""
+    return dataclasses.replace(cfg, enhance=dataclasses.replace(cfg.enhance, native_weights=str(path)))
+
+
 def weight_files(enh: EnhanceConfig) -> list[tuple[str, Path]]:
     """``(config key, path)`` of every weights or graph file this chain will load, so a job can
     check them before any actor starts; a missing packaged default raises ``WeightsError`` here."""

@@ -51,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="frames dataset URI")
     p.add_argument("--out", required=True, help="output URI; the run is written under OUT/<run_id>/")
     p.add_argument("--run-id", help="name of the run; re-running the same id resumes it")
+    p.add_argument("--reference", metavar="REF_URI", help="frames dataset of the people's source clips: each video's identity is fine-tuned on its own mouths first")
+    p.add_argument("--reference-map", metavar="MAP.csv", help="input_video_id,reference_video_id lines (default: the reference with the same video_id)")
     _common(p)
 
     p = sub.add_parser("export", help="frames dataset or enhanced run -> mp4 per video (+ contact sheets)")
@@ -127,7 +129,7 @@ def cmd_ingest(args, cfg) -> int:
 def cmd_enhance(args, cfg) -> int:
     from raymouth.pipeline import run
 
-    run(args.input, args.out, args.run_id, cfg)
+    run(args.input, args.out, args.run_id, cfg, ref_uri=args.reference, ref_map=args.reference_map)
     return 0
 
 

@@ -43,6 +43,10 @@ EXECUTION_KEYS = (
     "pipeline.num_gpus_per_enhance_actor",
     "pipeline.cpus_per_actor",
     "pipeline.max_block_mib",
+    # per-identity fine-tuning: a run with --reference records these settings (and the
+    # train.*/degrade.* ones its fine-tunes use) in run.json and refuses a resume with others
+    # (reference.record), so runs without a reference keep their identity
+    "reference",
 )
 
 
@@ -271,6 +275,26 @@ class TrainConfig:
 
 
 @dataclass
+class ReferenceConfig:
+    """Per-identity fine-tuning (``raymouth enhance --reference``): the shipped native model is
+    fine-tuned on each person's own source clip and kept only where it validates better."""
+
+    steps: PosInt = 400  # training steps per identity (batches of train.batch_size patches of train.patch_px²)
+    max_minutes: PosFloat = 2.5  # wall-clock budget of one identity's whole fine-tune (reading, locating, training, scoring); training stops early to keep it
+    learning_rate: PosFloat = 5e-4  # Adam's starting rate, cosine-decayed over `chunks` (train.learning_rate's code)
+    chunks: PosInt = 10  # the fine-tune's "epochs": the learning rate is set once per chunk
+    frame_stride: PosInt = 2  # every Nth reference frame (neighbouring frames are near-duplicates)
+    max_frames: PosInt = 400  # at most this many reference frames per identity, evenly spaced (bounds memory and time)
+    val_share: Annotated[float, Range(gt=0, lt=1)] = 0.2  # the last share of the frames, in time, validates
+    val_strength: Literal["mild", "lipsync", "harsh"] = "lipsync"  # degrade.fixed strength of the validation pairs
+    min_crops: PosInt = 16  # fewer training mouths than this: no fine-tune, the shipped model is used
+    min_gain_db: NonNegFloat = 0.0  # keep the fine-tune only when it beats the shipped model by more than this
+    cache_size: PosInt = 4  # per-identity chains each enhance actor keeps loaded (least recently used goes)
+    num_gpus: Annotated[float, Range(min=-1)] = -1.0  # per fine-tune task; -1: 1 when the cluster has GPUs, else 0
+    cpus: PosFloat = 1.0  # per fine-tune task
+
+
+@dataclass
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -280,6 +304,7 @@ class Config:
     gate: GateConfig = field(default_factory=GateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -140,6 +140,12 @@ def fixed(img: np.ndarray, strength: str, seed: int = 0) -> np.ndarray:
     return out.copy() if out is img else out
 
 
+def soften(img: np.ndarray, factor: float) -> np.ndarray:
+    """Area down by ``factor`` and bicubic back up, nothing else: a mouth painted at low
+    resolution, as a lip-sync generator paints it, without compression."""
+    return _rescale(np.ascontiguousarray(img), factor).copy()
+
+
 def make_pair(clean: np.ndarray, seed: int, cfg: DegradeConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(degraded, clean)`` at the crop's own size: an evaluation pair (see chain.training_pair)."""
     return degrade(clean, seed, cfg), clean

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from raymouth import config as config_mod
-from raymouth import schema, storage, units
+from raymouth import reference, schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
 from raymouth.errors import UserError
@@ -37,14 +37,16 @@ class RunPlan:
     all_units: list[units.Unit]
     todo: list[units.Unit]
     claimed_now: bool = False  # this invocation wrote run.json (a new run)
+    references: reference.ReferencePlan | None = None  # --reference: which video uses which source clip
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config) -> RunPlan:
-    """Every check that can fail fast, before Ray starts: storage, schema, run identity, resume state."""
+def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config, ref_uri: str | None = None, ref_map: str | None = None) -> RunPlan:
+    """Every check that can fail fast, before Ray starts: storage, schema, references, run
+    identity, resume state."""
     check_models(cfg)
     in_loc = storage.check_readable(in_uri, cfg.storage)
     out_loc = storage.check_writable(out_uri, cfg.storage)
@@ -54,13 +56,16 @@ def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config) -> RunPlan:
         raise PipelineError(str(exc)) from None
     if not all_units:
         raise PipelineError(f"{in_uri}: no Parquet frames found (run `raymouth ingest` first?)")
+    if ref_map and not ref_uri:
+        raise PipelineError("--reference-map needs --reference (the frames dataset of the source clips)")
+    refs = reference.plan(in_loc, sorted({u.path for u in all_units}), ref_uri, ref_map, cfg) if ref_uri else None
     run_loc = out_loc.join(run_id)
-    claimed_now = _claim_run(run_loc, in_loc.uri, cfg)
+    claimed_now = _claim_run(run_loc, in_loc.uri, cfg, reference.record(refs, cfg))
     done, partial = units.finished(run_loc, all_units)
     for path in partial + units.leftovers(run_loc):  # half-written units are redone whole, never appended to
         run_loc.fs.delete_file(path)
     todo = [u for u in all_units if u.unit_id not in done]
-    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now)
+    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now, refs)
 
 
 def check_models(cfg: Config) -> None:
@@ -72,9 +77,10 @@ def check_models(cfg: Config) -> None:
             raise PipelineError(f"{key}: no such file {path}")
 
 
-def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> bool:
-    """Record the run's input and settings; refuse to continue a run id with other input or with
-    other output-deciding settings (``config.EXECUTION_KEYS`` may change). True when new."""
+def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config, refs: dict | None = None) -> bool:
+    """Record the run's input, settings and references; refuse to continue a run id with other
+    input, other output-deciding settings (``config.EXECUTION_KEYS`` may change) or other
+    references (``reference.record``). True when new."""
     marker = run_loc.join("run.json")
     if storage.exists(marker):
         theirs = json.loads(storage.read_bytes(marker))
@@ -86,6 +92,7 @@ def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> bool:
             diff = config_mod.identity_diff(config_mod.identity_of(theirs["config"]), cfg.identity())
         else:  # a run.json without the settings themselves: only the hashes can be compared
             diff = [] if theirs.get("config_hash") == cfg.hash() else [("config_hash", theirs.get("config_hash"), cfg.hash())]
+        diff += reference.record_diff(theirs.get("references"), refs)
         if diff:
             shown = "; ".join(f"{k}: {_show(a)} -> {_show(b)}" for k, a, b in diff[:5])
             more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
@@ -94,7 +101,7 @@ def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config) -> bool:
                 "use those settings to resume it, or another --run-id"
             )
         return False
-    record = {"input": in_uri, "config_hash": cfg.hash(), "config": _public_config(cfg)}
+    record = {"input": in_uri, "config_hash": cfg.hash(), "config": _public_config(cfg), "references": refs}
     storage.write_bytes(marker, json.dumps(record, indent=2).encode())
     return True
 
@@ -109,8 +116,8 @@ def _public_config(cfg: Config) -> dict:
     return data
 
 
-def build(plan: RunPlan, cfg: Config):
-    """The Ray Data graph over the units still to do."""
+def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
+    """The Ray Data graph over the units still to do; ``models``: fine-tuned weights per video."""
     import ray
 
     sizes = stage_sizes(cfg)
@@ -132,7 +139,7 @@ def build(plan: RunPlan, cfg: Config):
         compute=ray.data.ActorPoolStrategy(size=sizes.enhance_actors),  # model loaded once per actor
         num_gpus=sizes.gpus_per_enhance_actor,  # 0 on a CPU-only cluster
         num_cpus=p.cpus_per_actor,
-        fn_constructor_kwargs={"cfg": cfg},
+        fn_constructor_kwargs={"cfg": cfg, "models": models},
     )
     ds = ds.map_batches(
         CompositeAndWrite,
@@ -153,10 +160,14 @@ def build(plan: RunPlan, cfg: Config):
 PROGRESS_EVERY_S = 5.0  # a progress line this often when the console is not a terminal
 
 
-def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -> dict:
-    """Enhance a frames dataset into ``out_uri/<run_id>/``; returns (and writes) the run summary."""
+def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print, ref_uri: str | None = None, ref_map: str | None = None) -> dict:
+    """Enhance a frames dataset into ``out_uri/<run_id>/``; returns (and writes) the run summary.
+
+    With ``ref_uri`` (source clips of the same people) each referenced identity is fine-tuned
+    first (``finetune``; finished fine-tunes of a resumed run are reused), then the graph runs
+    with each video's kept model."""
     run_id = run_id or new_run_id()
-    plan = prepare(in_uri, out_uri, run_id, cfg)
+    plan = prepare(in_uri, out_uri, run_id, cfg, ref_uri, ref_map)
     todo_rows = sum(u.rows for u in plan.todo)
     log(f"raymouth enhance: run {run_id}: {len(plan.all_units)} units, {len(plan.todo)} to do ({todo_rows} rows), output {plan.run_loc.uri}")
     started = time.time()
@@ -168,7 +179,10 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -
             threading.Thread(target=_progress_lines, args=(stop, count, todo_rows, started, log), daemon=True).start()
         try:
             ensure_ray(cfg)
-            for batch in build(plan, cfg).iter_batches(batch_size=None, batch_format="numpy"):
+            tuning = time.time()
+            models = _fine_tuned_models(plan, cfg, log)
+            started += time.time() - tuning  # throughput and start-up leave the fine-tunes out (the summary times them)
+            for batch in build(plan, cfg, models).iter_batches(batch_size=None, batch_format="numpy"):
                 rows_done += len(batch["status"])
                 count[0] = rows_done
                 first_output_s = first_output_s if first_output_s is not None else time.time() - started
@@ -182,10 +196,25 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print) -
     if len(done) != len(plan.all_units) or partial:
         raise PipelineError(f"run {run_id}: {len(plan.all_units) - len(done)} units incomplete after the run; re-run to resume")
     summary = summarize(plan, rows_done, wall, cfg)
+    if plan.references is not None:
+        from raymouth import finetune
+
+        summary["references"] = finetune.summary(finetune.read_results(plan.run_loc, plan.references.references))
     _accumulate(summary, _previous_summary(plan.run_loc), rows_done, wall, first_output_s)
     storage.write_bytes(plan.run_loc.join("summary.json"), json.dumps(summary, indent=2).encode())
     log(format_summary(summary))
     return summary
+
+
+def _fine_tuned_models(plan: RunPlan, cfg: Config, log) -> dict[str, str]:
+    """``video_id -> weights`` of the kept fine-tunes, run now where not finished (none without
+    ``--reference``)."""
+    if plan.references is None:
+        return {}
+    from raymouth import finetune
+
+    results = finetune.run_all(plan.references, plan.run_loc, cfg, log)
+    return finetune.weights_by_video(plan.references, results, plan.run_loc)
 
 
 def _progress_lines(stop: threading.Event, count: list[int], total: int, started: float, log) -> None:
@@ -198,12 +227,12 @@ def _progress_lines(stop: threading.Event, count: list[int], total: int, started
 
 
 def _unclaim_if_untouched(plan: RunPlan) -> None:
-    """A new run that failed before writing a single output file leaves nothing behind, so the
-    corrected command can use the same run id."""
+    """A new run that failed before writing a single output file (or fine-tune) leaves nothing
+    behind, so the corrected command can use the same run id."""
     if not plan.claimed_now:
         return
     try:
-        if not any(storage.list_files(plan.run_loc.join(t)) for t in ("frames", "metrics")):
+        if not any(storage.list_files(plan.run_loc.join(t)) for t in ("frames", "metrics", "models")):
             plan.run_loc.fs.delete_file(plan.run_loc.join("run.json").path)
     except Exception:  # noqa: BLE001 - the run's own error is the one to report
         pass
@@ -277,11 +306,16 @@ def format_summary(s: dict) -> str:
         statuses += "; reasons: " + ", ".join(f"{k} {v}" for k, v in s["reject_reason_counts"].items())
     means = s["metric_means"]
     quality = ", ".join(f"{k} {means[k]:.3g}" for k in ("sharpness_ratio_in", "sharpness_ratio_out", "seam", "delta_e", "psnr_in", "psnr_out") if k in means)
+    refs = ""
+    if "references" in s:
+        from raymouth.finetune import summary_line
+
+        refs = "\n  " + summary_line(s["references"])
     return (
         f"raymouth enhance: {s['rows']} rows ({statuses}); {s['rows_this_invocation']} processed now in "
         f"{s.get('wall_s_this_invocation', s['wall_s'])} s; run: {s.get('rows_processed', s['rows'])} rows in "
         f"{s['wall_s']} s = {s['frames_per_s']} frames/s\n  quality means: {quality}\n  models: "
-        f"{', '.join(s['model_versions']) or '-'}; config {s['config_hash']}; output {s['output']}"
+        f"{', '.join(s['model_versions']) or '-'}; config {s['config_hash']}; output {s['output']}{refs}"
     )
 
 

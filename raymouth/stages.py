@@ -49,25 +49,40 @@ class EnhanceStage:
     """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor.
 
     ``enhanced_crop`` holds the pixels (uint8 arrays, empty where not ok), not PNG: the crop only
-    travels to the composite stage, and encoding and decoding it cost more than shipping it."""
+    travels to the composite stage, and encoding and decoding it cost more than shipping it.
 
-    def __init__(self, cfg: Config) -> None:
-        from raymouth.chain import EnhanceChain
+    ``models`` (``video_id -> weights URI``) gives some videos their own fine-tuned native
+    model (``finetune``); the batch's rows are grouped by model, each group runs as one call of
+    its chain, and each row's ``model_version`` names the model its video uses. Per-identity
+    chains are loaded on demand into a bounded cache (``reference.cache_size``).
+    """
 
-        self.chain = EnhanceChain(cfg)
-        self.model_version = self.chain.model_version
+    def __init__(self, cfg: Config, models: dict[str, str] | None = None) -> None:
+        from raymouth.chain_cache import SHIPPED, ChainCache
+
+        self.chains = ChainCache(cfg, cfg.reference.cache_size)
+        self.models = models or {}
+        self.shipped = SHIPPED
+        self.model_version = self.chains.shipped.model_version
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["status"])
         out = np.empty(n, dtype=object)
         out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
-        ok = [i for i in range(n) if batch["status"][i] == schema.STATUS_OK]
-        crops = [codec.decode(batch["crop"][i])[0] for i in ok]
-        for i, enhanced in zip(ok, self.chain(crops) if crops else []):
-            out[i] = enhanced
+        versions = np.array([self.model_version] * n, dtype=object)
+        groups: dict[str, list[int]] = {}
+        for i in range(n):
+            groups.setdefault(self.models.get(str(batch["video_id"][i]), self.shipped), []).append(i)
+        for weights, rows in groups.items():
+            chain = self.chains.get(weights)
+            versions[rows] = chain.model_version
+            ok = [i for i in rows if batch["status"][i] == schema.STATUS_OK]
+            crops = [codec.decode(batch["crop"][i])[0] for i in ok]
+            for i, enhanced in zip(ok, chain(crops) if crops else []):
+                out[i] = enhanced
         batch["enhanced_crop"] = out
         del batch["crop"]  # nothing after this stage needs it: do not ship it on
-        batch["model_version"] = np.array([self.model_version] * n, dtype=object)
+        batch["model_version"] = versions
         return batch
 
 

@@ -3,8 +3,8 @@
 Data (Ray Data, on the driver, before any worker starts): frames Parquet -> every
 ``frame_stride``-th frame -> ``Locate`` (the inference stage itself) -> materialised. For the
 native model that is the clean crops, and every step draws fresh blind pairs from them in the
-worker (``native_batches`` -> ``chain.native_training_pair``: an hour of training never repeats a
-pair; the crops are held in the worker, a few hundred MB for the fixtures' 5,400). For the first
+worker (``native_fit``, the fit step the per-identity fine-tune shares: an hour of training never
+repeats a pair; the crops are held in the worker, a few hundred MB for the fixtures' 5,400). For the first
 chain's models it is ``chain.training_pair`` (degrade + the chain's own preprocessing) with a
 fixed seed per (video, frame, pair). The autoencoder's inputs additionally go through ``EnhanceChain.ae_inputs`` (the
 configured EDSR), exactly what it sees at inference. Validation holds out whole videos.
@@ -91,36 +91,13 @@ def make_pairs(batch: dict[str, np.ndarray], cfg: Config, pairs_per_frame: int, 
 
 def clean_crops(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Located frames -> the clean mouth crops (PNG bytes) of the ok rows: the native model's
-    data. Its pairs are drawn afresh every step in the worker (``native_batches``)."""
+    data. Its pairs are drawn afresh every step in the worker (``native_fit.native_batches``)."""
     ok = [i for i, status in enumerate(batch["status"]) if status == STATUS_OK]
     return {
         "key": np.array([f"{batch['video_id'][i]}:{int(batch['frame_index'][i])}" for i in ok], dtype=object),
         "video_id": np.array([str(batch["video_id"][i]) for i in ok], dtype=object),
         "crop": np.array([bytes(batch["crop"][i]) for i in ok], dtype=object),
     }
-
-
-def native_batches(crops: list[np.ndarray], cfg: Config, seed: int):
-    """Endless ``(degraded, clean)`` float batches of ``patch_px``² patches from clean crops.
-
-    Every step draws new crops, mirrors, degradation seeds and patch positions from one seeded
-    generator (the blind family includes identity pairs), so an hour of training never sees
-    the same pair twice and a run with the same seed sees the same pairs.
-    """
-    from raymouth.chain import native_training_pair, to_float
-
-    rng = np.random.default_rng(seed)
-    n, px = cfg.train.batch_size, cfg.train.patch_px
-    while True:
-        xs, ys = [], []
-        for i in rng.integers(0, len(crops), size=n):
-            crop = crops[int(i)]
-            if cfg.train.flip and rng.random() < 0.5:
-                crop = np.ascontiguousarray(crop[:, ::-1])
-            x, y = native_training_pair(crop, int(rng.integers(1 << 62)), cfg, px)
-            xs.append(x)
-            ys.append(y)
-        yield to_float(np.stack(xs)), to_float(np.stack(ys))
 
 
 class AeInputs:
@@ -342,17 +319,6 @@ def _decode_crops(shard, limit: int = 0) -> list[np.ndarray]:
     return crops
 
 
-def _native_tf_dataset(crops: list[np.ndarray], cfg: Config, seed: int):
-    from raymouth.models.kerasapi import tf
-
-    px = cfg.train.patch_px
-    spec = tf.TensorSpec((None, px, px, 3), tf.float32)
-    ds = tf.data.Dataset.from_generator(lambda: native_batches(crops, cfg, seed), output_signature=(spec, spec))
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options).prefetch(2)
-
-
 def _tf_dataset(model_name: str, shard, cfg: Config, epoch: int, seen: list[str]):
     """One epoch of this worker's shard as a tf.data pipeline (no TF auto-sharding: Ray split it)."""
     from raymouth.chain import sr_input_size
@@ -435,20 +401,12 @@ def learning_rate(cfg: Config, epoch: int, epochs: int = 0, model: str = "") -> 
     return cfg.train.learning_rate * 0.5 ** ((epoch - 1) // cfg.train.lr_decay_epochs)
 
 
-def _loss(model_name: str, cfg: Config):
-    """L1 for the first models; L1 + image-gradient term for the native one (``models.losses``)."""
-    if model_name != "native":
-        return LOSS
-    from raymouth.models.losses import L1EdgeLoss
-
-    return L1EdgeLoss(cfg.train.edge_loss_weight)
-
-
 def train_loop(config: dict[str, Any]) -> None:
     """The Ray Train worker function (every rank)."""
     import ray.train
 
     from raymouth.models.kerasapi import configure_threads, keras, tf
+    from raymouth.native_fit import compile_native, fit_native
 
     cfg: Config = config["cfg"]
     model_name: str = config["model"]
@@ -466,7 +424,10 @@ def train_loop(config: dict[str, Any]) -> None:
             model, _ = build_model(model_name, cfg)
             if cfg.train.init_weights:
                 _initial_weights(model_name, cfg, model)
-            model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=_loss(model_name, cfg))
+            if model_name == "native":
+                compile_native(model, cfg)  # the fine-tune's compile too (native_fit)
+            else:
+                model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=LOSS)
         state = {"epoch": 0, "history": []}
     history: list[dict] = state["history"]
     train_shard = ray.train.get_dataset_shard("train")
@@ -483,13 +444,12 @@ def train_loop(config: dict[str, Any]) -> None:
         lr = float(learning_rate(cfg, epoch, epochs, model_name))
         keras.backend.set_value(model.optimizer.learning_rate, lr)  # also after a resume
         if native:
-            data = _native_tf_dataset(train_crops, cfg, pair_seed(cfg.train.seed, "train", epoch, rank))
-            fit = model.fit(data, epochs=1, steps_per_epoch=cfg.train.steps_per_epoch, verbose=0)
+            loss = fit_native(model, train_crops, cfg, pair_seed(cfg.train.seed, "train", epoch, rank), cfg.train.steps_per_epoch).loss
             keys = [f"crops:{len(train_crops)}"]
         else:
-            fit = model.fit(_tf_dataset(model_name, train_shard, cfg, epoch, keys), epochs=1, verbose=0)
+            loss = model.fit(_tf_dataset(model_name, train_shard, cfg, epoch, keys), epochs=1, verbose=0).history["loss"][-1]
         seen.extend(keys)
-        row = {"epoch": epoch, "loss": round(float(fit.history["loss"][-1]), 6), "lr": lr, "train_pairs_rank0": len(keys)}
+        row = {"epoch": epoch, "loss": round(float(loss), 6), "lr": lr, "train_pairs_rank0": len(keys)}
         if native:
             row["train_pairs_rank0"] = cfg.train.steps_per_epoch * cfg.train.batch_size
         row["seconds"] = round(time.perf_counter() - t0, 2)

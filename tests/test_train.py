@@ -232,7 +232,7 @@ def test_learning_rate_halves_on_schedule():
 
 
 def test_native_batches_are_seeded_fresh_patches():
-    from raymouth.train import native_batches
+    from raymouth.native_fit import native_batches
 
     cfg = config.load(overrides=["train.batch_size=4", "train.patch_px=32"])
     rng = np.random.default_rng(0)
