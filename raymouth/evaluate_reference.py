@@ -18,6 +18,7 @@ every number is read back from what the runs wrote. Frames are streamed, never h
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -195,6 +196,7 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
     lines += [f"{vid}_{k},{vid}" for vid in report["clips"] for k in KINDS]
     (out / "map.csv").write_text("\n".join(lines) + "\n")
     data = str(out / "data" / "in")
+    cfg = dataclasses.replace(cfg, pipeline=dataclasses.replace(cfg.pipeline, output_mode=schema.OUTPUT_FRAME))  # scoring reads whole frames
     shipped = pipeline.run(data, str(out / "runs"), "shipped", cfg, log=log)
     tuned = pipeline.run(data, str(out / "runs"), run_name, cfg, log=log, ref_uri=str(out / "data" / "ref"), ref_map=str(out / "map.csv"))
     report["fine_tunes"] = tuned["references"]

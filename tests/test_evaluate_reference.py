@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from raymouth import degrade
 from raymouth.evaluate_reference import repaint_mouth
+from tests.conftest import fixture_path
 
 
 def test_repaint_touches_only_the_lip_region_inside_the_box():
@@ -28,3 +30,21 @@ def test_soften_is_a_low_resolution_copy_of_the_same_size():
     assert soft.shape == img.shape and soft.dtype == np.uint8
     assert np.abs(np.diff(soft.astype(int), axis=1)).mean() < np.abs(np.diff(img.astype(int), axis=1)).mean() / 2
     assert np.array_equal(degrade.soften(img, 1.0), img)
+
+
+@pytest.mark.slow
+def test_the_evaluation_runs_the_job_twice_and_scores_what_it_wrote(ray_local, tmp_path):
+    """End to end on a short held-out clip with a tiny fine-tune budget: both runs complete and
+    every measure the README's tables print is read back from what the runs wrote."""
+    from raymouth import config
+    from raymouth.evaluate_reference import KINDS, evaluate_reference
+
+    cfg = config.load(None, ["reference.steps=4", "reference.chunks=2", "reference.max_frames=24", "reference.min_crops=4",
+                             "train.batch_size=4", "train.patch_px=32"])
+    report = evaluate_reference([str(fixture_path("video/retalking_face_2.mp4"))], str(tmp_path), cfg, log=lambda line: None)
+    assert (tmp_path / "reference.json").is_file()
+    assert list(report["fine_tunes"]["by_reference"]) == ["retalking_face_2"]
+    for run in ("shipped", "reference"):
+        for kind in KINDS:
+            scores = report[run][f"retalking_face_2_{kind}"]
+            assert scores["scored"] > 0 and np.isfinite(scores["psnr_out"]) and np.isfinite(scores["sharpness_ratio_clean"])
