@@ -271,6 +271,7 @@ class EnhanceChain:
             model, sr_tag = build_native(cfg.enhance)
             self.sr = _any_size_runner(model)
             sr_tag += "+flip" if cfg.enhance.flip_ensemble else ""
+            sr_tag += f"+gain{cfg.enhance.correction_gain:g}" if cfg.enhance.correction_gain != 1.0 else ""
         else:
             self.sr, sr_tag = build_sr(cfg.enhance)
         self.autoencoder, ae_tag = build_ae(cfg.enhance)
@@ -316,6 +317,8 @@ class EnhanceChain:
             y = self.sr(x)
             if enh.flip_ensemble:  # mouths are near-symmetric: average with the mirrored crop's output
                 y = 0.5 * (y + self.sr(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1])
+            if enh.correction_gain != 1.0:
+                y = x + enh.correction_gain * (y - x)
             y = np.clip(y, 0.0, 1.0)
             y = np.clip(sharpen_batch(y, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)
             for j, i in enumerate(idx):

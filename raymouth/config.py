@@ -163,6 +163,7 @@ class EnhanceConfig:
     native_weights: str = ""  # "" = the package's default native weights
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
+    correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
     sr_backend: Literal["edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none"] = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
     sr_input_px: PosInt = 64  # the crop is resized to this square before super-resolution
     ae_px: PosInt = 128  # the autoencoder's input/output side
