@@ -38,6 +38,20 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
 
 
+_BT601 = np.array([[0.299, 0.587, 0.114]], np.float32)
+
+
+def _luma32(img: np.ndarray) -> np.ndarray:
+    """``_luma`` in float32, in one pass: for the Laplacian and band-pass measures, which run on
+    every pasted frame's window (float64 was most of the gate's cost on 1080p frames)."""
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        return arr.astype(np.float32)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected (H, W) or (H, W, 3) image, got shape {arr.shape}")
+    return cv2.transform(np.ascontiguousarray(arr, dtype=np.float32), _BT601)
+
+
 def _lab(img: np.ndarray) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> CIE L*a*b* float32 (L* in [0, 100], a*/b* about [-128, 127]).
 
@@ -184,16 +198,38 @@ def sharpness(img: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 
 def _laplacian(img: np.ndarray) -> np.ndarray:
-    return _laplacian_of_luma(_luma(img))
+    return _laplacian_of_luma(_luma32(img))
 
 
 def _laplacian_of_luma(luma: np.ndarray) -> np.ndarray:
-    return cv2.Laplacian(np.ascontiguousarray(luma), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
+    return cv2.Laplacian(np.ascontiguousarray(luma, dtype=np.float32), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
 
 
 def _variance(lap: np.ndarray, mask: np.ndarray | None) -> float:
+    if mask is None:
+        n, total, squares = _sums(lap)
+        return max(0.0, squares / n - (total / n) ** 2) if n else 0.0
     values = _masked(lap, mask)
-    return float(values.var()) if values.size else 0.0
+    return float(values.var(dtype=np.float64)) if values.size else 0.0
+
+
+def _sums(values: np.ndarray) -> tuple[int, float, float]:
+    """Count, sum and sum of squares of a float32 (H, W) array or view, accumulated in float64
+    by OpenCV without a temporary copy: variances of regions and of differences of regions."""
+    if values.size == 0:
+        return 0, 0.0, 0.0
+    return values.size, float(cv2.sumElems(values)[0]), float(cv2.norm(values, cv2.NORM_L2SQR))
+
+
+def _ring_variance(lap: np.ndarray, outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> float:
+    """Variance of ``lap`` over the ``outer`` box minus the ``inner`` box it holds, from sums
+    (no mask, no copy of the ring)."""
+    (no, so, qo), (ni, si, qi) = (_sums(lap[b[1] : b[3], b[0] : b[2]]) for b in (outer, inner))
+    n = no - ni
+    if n <= 0:
+        return 0.0
+    mean = (so - si) / n
+    return max(0.0, (qo - qi) / n - mean * mean)
 
 
 def sharpness_ratio(frame: np.ndarray, mouth_box: Box, face_box: Box | None = None, eps: float = 1e-6) -> float:
@@ -244,19 +280,18 @@ def paste_sharpness(before: np.ndarray, after: np.ndarray, mouth_box: Box, eps: 
         return {"sharpness_in": sharpness(before[y0:y1, x0:x1]), "sharpness_out": sharpness(after[y0:y1, x0:x1]),
                 "sharpness_ratio_in": sharpness_ratio(before, mouth, eps=eps), "sharpness_ratio_out": sharpness_ratio(after, mouth, eps=eps)}
     face = _grow(mouth, (x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2, h, w)
-    rest = _box_mask(face, h, w) & ~_box_mask(mouth, h, w)
-    luma = _luma(before)
+    luma = _luma32(before)
     lap = _laplacian_of_luma(luma)
     gx0, gy0, gx1, gy1 = _grow(mouth, 1, 1, h, w)  # the box and the pixels its Laplacian reads
-    luma_after = _luma(after[gy0:gy1, gx0:gx1])
+    luma_after = _luma32(after[gy0:gy1, gx0:gx1])
     inner = (slice(y0 - gy0, y1 - gy0), slice(x0 - gx0, x1 - gx0))
     lap_after = _laplacian_of_luma(luma_after)[inner]
-    rest_sharpness = _variance(lap, rest) + eps
+    rest_sharpness = _ring_variance(lap, face, mouth) + eps
     return {
         "sharpness_in": _variance(_laplacian_of_luma(luma[y0:y1, x0:x1]), None),
         "sharpness_out": _variance(_laplacian_of_luma(luma_after[inner]), None),
-        "sharpness_ratio_in": (_variance(lap[y0:y1, x0:x1].ravel(), None) + eps) / rest_sharpness,
-        "sharpness_ratio_out": (_variance(lap_after.ravel(), None) + eps) / rest_sharpness,
+        "sharpness_ratio_in": (_variance(lap[y0:y1, x0:x1], None) + eps) / rest_sharpness,
+        "sharpness_ratio_out": (_variance(lap_after, None) + eps) / rest_sharpness,
     }
 
 
@@ -414,7 +449,8 @@ def _seam(diff: np.ndarray, alpha: np.ndarray, sigma_px: float = 3.0) -> float:
     if float(weight.sum()) <= 1e-6:
         return 0.0
     low = cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma_px, borderType=cv2.BORDER_REFLECT)
-    return float((np.linalg.norm(low, axis=-1) * weight).sum() / weight.sum())
+    length = np.sqrt(np.einsum("ijk,ijk->ij", low, low))
+    return float(np.vdot(length, weight)) / float(weight.sum(dtype=np.float64))
 
 
 def paste_colour(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> tuple[float, float]:
@@ -438,7 +474,7 @@ def colour_shift(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) ->
 def _shift(diff: np.ndarray, alpha: np.ndarray) -> float:
     if float(alpha.sum()) <= 1e-6:
         return 0.0
-    mean = (diff * alpha[..., None]).reshape(-1, 3).sum(axis=0) / alpha.sum()
+    mean = np.tensordot(alpha, diff, axes=([0, 1], [0, 1])) / float(alpha.sum(dtype=np.float64))
     return float(np.linalg.norm(mean))
 
 
@@ -476,17 +512,19 @@ def detail_ratio(
     _same_shape(original, pasted)
     if not 0 < sigma_fine < sigma_coarse:
         raise ValueError(f"need 0 < sigma_fine < sigma_coarse, got {sigma_fine}, {sigma_coarse}")
-    weight = np.clip(np.asarray(alpha, np.float64), 0.0, 1.0)
+    weight = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
     if weight.shape != np.shape(original)[:2]:
         raise ValueError(f"alpha shape {weight.shape} does not match crop {np.shape(original)}")
     if float(weight.sum()) <= 1e-6:
         return 1.0
 
+    total = float(weight.sum(dtype=np.float64))
+
     def band_energy(img: np.ndarray) -> float:
-        y = _luma(img)
+        y = _luma32(img)
         fine = cv2.GaussianBlur(y, (0, 0), sigmaX=sigma_fine, borderType=cv2.BORDER_REFLECT)
-        coarse = cv2.GaussianBlur(y, (0, 0), sigmaX=sigma_coarse, borderType=cv2.BORDER_REFLECT)
-        return float((weight * (fine - coarse) ** 2).sum() / weight.sum())
+        band = fine - cv2.GaussianBlur(y, (0, 0), sigmaX=sigma_coarse, borderType=cv2.BORDER_REFLECT)
+        return float(np.vdot(weight, band * band)) / total
 
     return float(np.sqrt((band_energy(pasted) + eps) / (band_energy(original) + eps)))
 

@@ -188,8 +188,8 @@ def feather_mask(box: Box, polygon: np.ndarray, feather_px: int) -> np.ndarray:
         return alpha
     dist = cv2.distanceTransform(255 - inside, cv2.DIST_L2, 5)
     near_lips = _smoothstep(1.0 - dist / feather_px)
-    ys, xs = np.mgrid[0:h, 0:w]
-    to_edge = np.minimum(np.minimum(xs, w - 1 - xs), np.minimum(ys, h - 1 - ys)).astype(np.float32)
+    ys, xs = np.arange(h), np.arange(w)
+    to_edge = np.minimum.outer(np.minimum(ys, h - 1 - ys), np.minimum(xs, w - 1 - xs)).astype(np.float32)
     return (near_lips * _smoothstep(to_edge / feather_px)).astype(np.float32)
 
 
@@ -224,12 +224,11 @@ def colour_match(
     if region.sum() < 4:
         return enhanced_crop.copy()
     enh, ref = _to_lab(enhanced_crop), _to_lab(original)
-    for c in range(3):
-        e, r = enh[..., c][region], ref[..., c][region]
-        sd_e, sd_r = float(e.std()), float(r.std())
-        gain = float(np.clip(sd_r / sd_e, 0.5, 2.0)) if sd_e > 1e-6 else 1.0
-        enh[..., c] = (enh[..., c] - e.mean()) * gain + r.mean()
-    return _from_lab(enh)
+    where = region.astype(np.uint8)
+    (mean_e, sd_e), (mean_r, sd_r) = (cv2.meanStdDev(lab, mask=where) for lab in (enh, ref))  # per channel, float64
+    mean_e, sd_e, mean_r, sd_r = (v.ravel() for v in (mean_e, sd_e, mean_r, sd_r))
+    gain = np.where(sd_e > 1e-6, np.clip(sd_r / np.maximum(sd_e, 1e-6), 0.5, 2.0), 1.0)
+    return _from_lab(enh * gain.astype(np.float32) + (mean_r - mean_e * gain).astype(np.float32))
 
 
 def _region(mask: np.ndarray, ring_px: int) -> np.ndarray:
