@@ -277,7 +277,8 @@ def paste(frame: np.ndarray, enhanced_crop: np.ndarray, box: Box, alpha: np.ndar
         raise ValueError(f"crop {enhanced_crop.shape} / alpha {alpha.shape} do not match box {box}")
     a = np.clip(alpha, 0.0, 1.0)[..., None].astype(np.float32)
     base = region.astype(np.float32)
+    # where alpha is 0 this is base + 0 exactly: those pixels come back as they were
     blended = np.clip(np.rint(base + a * (enhanced_crop.astype(np.float32) - base)), 0, 255).astype(np.uint8)
     out = frame.copy()
-    out[y0:y1, x0:x1] = np.where(a > 0, blended, region)
+    out[y0:y1, x0:x1] = blended
     return out
