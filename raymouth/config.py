@@ -269,6 +269,7 @@ class TrainConfig:
     steps_per_epoch: PosInt = 500  # native: training steps per epoch (one checkpoint each)
     patch_px: PosInt = 64  # native: side of the training patch, at the crop's own resolution
     edge_loss_weight: NonNegFloat = 0.5  # native: weight of the image-gradient L1 term (models.losses)
+    detail_loss_weight: NonNegFloat = 0.0  # native: weight of the fine-detail (Laplacian RMS) match term (models.losses)
     cosine_decay: bool = True  # native: cosine learning-rate decay over all epochs (else lr_decay_epochs)
     # start from these weights instead of fresh ones (fine-tuning): a .keras file of the same
     # architecture, or "shipped" for the configured enhance.<model>_weights / packaged default

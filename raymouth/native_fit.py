@@ -63,11 +63,12 @@ def native_tf_dataset(crops: list[np.ndarray], cfg: Config, seed: int):
 
 
 def compile_native(model, cfg: Config):
-    """Adam at ``train.learning_rate`` and L1 + ``train.edge_loss_weight`` × gradient L1."""
+    """Adam at ``train.learning_rate`` and L1 + ``train.edge_loss_weight`` × gradient L1
+    + ``train.detail_loss_weight`` × the fine-detail match."""
     from raymouth.models.kerasapi import keras
     from raymouth.models.losses import L1EdgeLoss
 
-    model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=L1EdgeLoss(cfg.train.edge_loss_weight))
+    model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=L1EdgeLoss(cfg.train.edge_loss_weight, cfg.train.detail_loss_weight))
     return model
 
 
