@@ -143,7 +143,7 @@ def cmd_export(args, cfg) -> int:
 
 
 def cmd_bench(args, cfg) -> int:
-    from raymouth.bench import bench
+    from raymouth.bench.job import bench
 
     table = bench(cfg, frames=args.frames, stage=args.stage, size=args.size, modes=args.modes)
     print(table)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from raymouth import config
-from raymouth.bench import STAGES, PeakMemory, bench
+from raymouth.bench.job import STAGES, PeakMemory, bench
 
 MIB = 2**20
 TOUCH = """

@@ -350,3 +350,14 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     assert (tmp_path / "exported" / "talk.mp4").is_file() and (tmp_path / "exported" / "talk_sheet.png").is_file()
     summaries = sorted((tmp_path / "data" / "enhanced").glob("*/summary.json"))
     assert len(summaries) == 2 and all(json.loads(s.read_text())["rows"] == 12 for s in summaries)
+
+
+@pytest.mark.slow
+def test_demo_output_bytes_unchanged(tmp_path, ray_local):
+    """The demo's steps write the very bytes recorded in tests/data/demo_digest.txt: a restructuring
+    changes no output byte. A change meant to alter the output regenerates that file (its comment says how)."""
+    from demo_digest import digests, read_recorded, run_demo
+
+    recorded = read_recorded(Path(__file__).parent / "data" / "demo_digest.txt")
+    got = digests(run_demo(tmp_path / "demo"))
+    assert {k: got[k] for k in recorded} == recorded, [k for k in recorded if got[k] != recorded[k]]

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import fixture_path
 from raymouth import codec, roi
-from raymouth.bench_locate import bench_locate, read_frames
+from raymouth.bench.locate import bench_locate, read_frames
 from raymouth.config import Config
 from raymouth.locate import Locate
 

@@ -1,4 +1,4 @@
-"""Per-crop CPU time of each enhance-chain variant: ``python -m raymouth.bench_models MODELS_DIR``.
+"""Per-crop CPU time of each enhance-chain variant: ``python -m raymouth.bench.models MODELS_DIR``.
 
 Untrained ("random") weights: speed does not depend on the values. MODELS_DIR holds the
 official FSRCNN_x2.pb / LapSRN_x2.pb (variants whose graph is missing are skipped).
