@@ -28,7 +28,7 @@ from raymouth.cluster import ensure_ray
 from raymouth.config import Config
 from raymouth.errors import UserError
 
-FRAMES_SCHEMA = pa.schema(list(schema.FRAMES) + [pa.field("source_path", pa.string())])
+FRAMES_SCHEMA = schema.frames_schema("source_path")
 CPUS_PER_TASK = 0.5  # fractional: whole-CPU tasks starved 2-core machines (STACK.md)
 
 

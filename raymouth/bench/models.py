@@ -10,34 +10,24 @@ import json
 from pathlib import Path
 
 from raymouth.chain import RANDOM, bench_chain
-from raymouth.config import Config, from_dict
+from raymouth.config import Config
+from raymouth.variants import BENCHED, frozen_graph, variant_overrides, with_overrides
 
 
 def variant_configs(models_dir: Path, threads: int = 0) -> dict[str, Config]:
-    """Named configs: the native chain (alone, + AE), each first-version (square) SR backend alone,
-    EDSR baseline and small, and EDSR-small + AE."""
-    base = {"chain": "square", "tf_intra_op_threads": threads, "tf_inter_op_threads": min(threads, 2), "edsr_weights": RANDOM,
-            "autoencoder_weights": RANDOM, "native_weights": RANDOM, "use_autoencoder": False}
-    small = {"num_blocks": 8, "num_filters": 32}
-    variants = {
-        "native_12x32": {"chain": "native", "flip_ensemble": False},
-        "native_12x32 + flip (default)": {"chain": "native", "flip_ensemble": True},
-        "native_12x32 + flip + AE": {"chain": "native", "flip_ensemble": True, "use_autoencoder": True},
-        "bicubic": {"sr_backend": "bicubic"},
-        "fsrcnn_x2": {"sr_backend": "fsrcnn", "pb_path": str(models_dir / "FSRCNN_x2.pb")},
-        "lapsrn_x2": {"sr_backend": "lapsrn", "pb_path": str(models_dir / "LapSRN_x2.pb")},
-        "edsr_baseline_16x64": {"sr_backend": "edsr", "edsr": {"num_blocks": 16, "num_filters": 64}},
-        "edsr_small_8x32": {"sr_backend": "edsr", "edsr": small},
-        "autoencoder_only (none + AE)": {"sr_backend": "none", "use_autoencoder": True},
-        "edsr_small + AE": {"sr_backend": "edsr", "edsr": small, "use_autoencoder": True},
-        "edsr_baseline + AE": {"sr_backend": "edsr", "edsr": {"num_blocks": 16, "num_filters": 64}, "use_autoencoder": True},
-    }
+    """The bench's variants (``variants.BENCHED``: the native chain alone, + flip, + AE, each
+    first-version (square) SR backend alone, EDSR baseline and small, the autoencoder alone and
+    after EDSR) with untrained weights and ``threads`` TensorFlow threads; a variant whose frozen
+    graph is missing is skipped."""
+    table = variant_overrides(models_dir)
+    base = [f"enhance.tf_intra_op_threads={threads}", f"enhance.tf_inter_op_threads={min(threads, 2)}",
+            *(f"enhance.{m}_weights={RANDOM}" for m in ("edsr", "autoencoder", "native"))]
     out = {}
-    for name, extra in variants.items():
-        pb = extra.get("pb_path")
-        if pb and not Path(pb).is_file():
+    for name in BENCHED:
+        pb = frozen_graph(table[name])
+        if pb and not pb.is_file():
             continue
-        out[name] = from_dict({"enhance": {**base, **extra}})
+        out[name] = with_overrides(Config(), [*base, *table[name]])
     return out
 
 

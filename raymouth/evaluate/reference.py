@@ -1,6 +1,6 @@
 """Does the person's own source clip help? The enhance job with and without ``--reference``.
 
-``python -m raymouth.evaluate_reference CLIP... --out DIR [--ref-share 0.6] [--strength lipsync]``
+``python -m raymouth.evaluate.reference CLIP... --out DIR [--ref-share 0.6] [--strength lipsync]``
 
 Each clean clip (of a person no shipped model trained on) is split in time: its first
 ``ref_share`` of frames are the person's source clip (the reference dataset, video id ``<id>``),
@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 
 from raymouth import codec, degrade, metrics, roi, schema
 from raymouth.config import Config
-from raymouth.evaluate_data import EvaluateError, frame_seed
-from raymouth.evaluate_report import pooled_psnr
+from raymouth.evaluate.clips import EvaluateError, frame_seed
+from raymouth.evaluate.report import pooled_psnr
 
 KINDS = ("frame", "mouth", "soft")
 SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the resolution, no compression
@@ -38,8 +38,7 @@ ROWS_PER_GROUP = 16
 
 
 def _table(rows: list[dict]) -> pa.Table:
-    fields = [*[f for f in schema.FRAMES if f.name != "timestamp"], pa.field("reference", pa.binary())]
-    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+    return pa.Table.from_pylist(rows, schema=schema.frames_schema("reference", drop=("timestamp",)))
 
 
 def split_clip(path: str, work: Path, ref_share: float, strength: str, cfg: Config) -> tuple[str, int, int]:
@@ -242,7 +241,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from raymouth import config as config_mod
 
-    ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate_reference", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate.reference", description=__doc__.splitlines()[0])
     ap.add_argument("clips", nargs="+", help="clean clips of people no shipped model trained on")
     ap.add_argument("--out", required=True, help="local folder: the datasets, both runs, RUN_NAME.json")
     ap.add_argument("--ref-share", type=float, default=0.6, help="share of each clip's frames, from its start, that is the reference")
