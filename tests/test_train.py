@@ -69,7 +69,7 @@ def located_batch(n: int = 3) -> dict[str, np.ndarray]:
 
 
 def test_make_pairs_is_deterministic_and_skips_failed_rows():
-    from raymouth.train import make_pairs
+    from raymouth.train_data import make_pairs
 
     cfg = config.Config()
     a = make_pairs(located_batch(), cfg, pairs_per_frame=2)
@@ -86,7 +86,7 @@ def test_make_pairs_is_deterministic_and_skips_failed_rows():
 
 
 def test_split_by_video_never_shares_a_video():
-    from raymouth.train import TrainError, split_videos
+    from raymouth.train_data import TrainError, split_videos
 
     train, val = split_videos(["c", "a", "b"], config.load(overrides=["train.val_videos=1"]))
     assert (train, val) == (["a", "b"], ["c"])
@@ -221,7 +221,7 @@ def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed
 
 
 def test_learning_rate_halves_on_schedule():
-    from raymouth.train import learning_rate
+    from raymouth.train_worker import learning_rate
 
     cfg = config.load(overrides=["train.learning_rate=0.001", "train.lr_decay_epochs=2"])
     assert [learning_rate(cfg, e) for e in (1, 2, 3, 5)] == [0.001, 0.001, 0.0005, 0.00025]
@@ -248,7 +248,7 @@ def test_native_batches_are_seeded_fresh_patches():
 
 
 def test_clean_crops_keeps_ok_rows_only():
-    from raymouth.train import clean_crops
+    from raymouth.train_data import clean_crops
 
     out = clean_crops(located_batch(3))
     assert list(out["key"]) == ["v:0", "v:1", "v:2"] and len(out["crop"]) == 3
@@ -309,7 +309,7 @@ def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_p
 
 def test_a_deeper_model_starts_exactly_where_its_init_weights_left_off(tmp_path):
     from raymouth.models.edsr import build_edsr_native
-    from raymouth.train import TrainError, _initial_weights
+    from raymouth.train_worker import TrainError, _initial_weights
 
     start = build_edsr_native(num_blocks=2, num_filters=8)
     rng = np.random.default_rng(1)
