@@ -83,7 +83,7 @@ def fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def make_sample_clip(path: str | Path, frames: int = 48, fps: float = 24, size: tuple[int, int] | None = None) -> Path:
     """Write the demo clip (448x448, or ``size`` through ``fit``; H.264 + AAC tone) to ``path``;
     the mouth opens about twice a second."""
-    from raymouth.video import write_mp4
+    from raymouth.mp4 import write_mp4
 
     path = Path(path)
     write_mp4(sample_frames(frames, fps, size), fps, path, tone_audio(frames / fps))

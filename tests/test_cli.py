@@ -324,7 +324,7 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     """Every ``raymouth`` line of the README's Usage block, in order, in a fresh folder holding
     ``clips/`` (a 12-frame real clip); ``IN``/``OUT``/``my.yaml`` are given real values. Until the
     default native weights ship, the enhance lines also get ``enhance.native_weights=random``."""
-    from raymouth import chain, video
+    from raymouth import chain, mp4, video
 
     commands = readme_usage_commands()
     assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "config", "enhance"], commands
@@ -332,7 +332,7 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     import itertools
 
     frames = [rgb for _, _, rgb in itertools.islice(video.iter_frames(fixture_path("video/retalking_face_5.mp4")), 12)]
-    video.write_mp4(frames, 25, tmp_path / "clips" / "talk.mp4")
+    mp4.write_mp4(frames, 25, tmp_path / "clips" / "talk.mp4")
     (tmp_path / "my.yaml").write_text("pipeline:\n  rows_per_unit: 64\n")
     extra = "" if (chain.WEIGHTS_DIR / "edsr_native.keras").is_file() else " --set enhance.native_weights=random"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -13,7 +13,8 @@ import pytest
 from conftest import fixture_path
 from raymouth import codec, compose, schema, video
 from raymouth.config import Config, IngestConfig
-from raymouth.export import ExportError, contact_sheet, export
+from raymouth.export import ExportError, export
+from raymouth.sheet import contact_sheet
 from raymouth.ingest import ingest
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")

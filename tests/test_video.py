@@ -1,4 +1,4 @@
-"""raymouth.video on real fixture clips: probe, streaming decode, audio remux, H.264 writing, errors."""
+"""raymouth.video (probe, streaming decode, audio) and raymouth.mp4 (H.264 writing, audio remux) on real fixture clips, errors."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import fixture_path
-from raymouth import codec, video
+from raymouth import codec, mp4, video
 
 
 def audio_packets(path) -> list[bytes]:
@@ -76,7 +76,7 @@ def test_write_mp4_pads_odd_sizes_keeps_rate_and_copies_audio(tmp_path):
     frames = gradient_frames(12, 161, 121)
     out = tmp_path / "odd.mp4"
     fps = 30000 / 1001
-    assert video.write_mp4(iter(frames), fps, out, video.extract_audio(src)) == 12
+    assert mp4.write_mp4(iter(frames), fps, out, video.extract_audio(src)) == 12
     with av.open(str(out)) as c:
         v = c.streams.video[0]
         assert (v.width, v.height) == (162, 122)  # padded by one edge row and column
@@ -93,9 +93,9 @@ def test_write_mp4_pads_odd_sizes_keeps_rate_and_copies_audio(tmp_path):
 def test_write_mp4_rejects_size_change_and_empty_input(tmp_path):
     frames = gradient_frames(2, 64, 48) + gradient_frames(1, 32, 32)
     with pytest.raises(video.VideoError, match="32x32"):
-        video.write_mp4(frames, 25, tmp_path / "x.mp4")
+        mp4.write_mp4(frames, 25, tmp_path / "x.mp4")
     with pytest.raises(video.VideoError, match="no frames"):
-        video.write_mp4([], 25, tmp_path / "y.mp4")
+        mp4.write_mp4([], 25, tmp_path / "y.mp4")
 
 
 def test_image_folder_in_natural_order(tmp_path):

@@ -58,7 +58,7 @@ def is_video_file(source: str) -> bool:
 def video_clip(path: str, n: int, even: bool = True) -> Clip:
     """``n`` frames of a video file, streamed with ``raymouth.video`` (decoding stops after the last one wanted)."""
     from raymouth import video
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
 
     clip = Clip(sanitize_id(Path(path).stem), str(path))
     if even:

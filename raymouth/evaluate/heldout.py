@@ -61,7 +61,7 @@ def make_heldout_set(
     shipped weights were trained on, from their manifests) are refused: a test set is held out.
     """
     from raymouth import video
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
     from raymouth.locate import Locate
 
     trained = training_videos() if exclude_videos is None else set(exclude_videos)

@@ -45,7 +45,7 @@ def split_clip(path: str, work: Path, ref_share: float, strength: str, cfg: Conf
     """Writes ``work/ref`` (the first frames) and ``work/in`` (the later ones, both kinds) for one
     clip; returns its id and the reference and input frame counts."""
     from raymouth import video
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
     from raymouth.locate import Locate
 
     vid = sanitize_id(Path(path).stem)
@@ -173,7 +173,7 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
     """Split, run the job twice (shipped / with the references, as run ``run_name``), score;
     writes ``<run_name>.json``. Re-running resumes both runs (finished ones cost nothing)."""
     from raymouth import pipeline
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
 
     trained = native_training_videos(cfg)
     out = Path(out_dir)
