@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,15 +47,14 @@ class Variant:
     name: str
     overrides: list[str]
     cfg: Config
-    stage: Callable[[Rows], Rows] | None = None
-    composite: Any = None
+    stages: Any = None  # local.LocalStages: enhance -> composite, as the job runs them
     model_version: str = ""
     error: str = ""
     seconds: float = 0.0
     same_as: str = ""  # an earlier variant with the very same config: its results are reused
 
     def build(self, earlier: list["Variant"] = ()) -> "Variant":
-        from raymouth.stages import Composite, EnhanceStage
+        from raymouth.local import LocalStages
 
         twin = next((v for v in earlier if not v.same_as and (v.name == IDENTITY) == (self.name == IDENTITY) and v.cfg.hash() == self.cfg.hash()), None)
         if twin is not None:
@@ -63,19 +62,19 @@ class Variant:
             return self
 
         try:
-            self.stage = PasteInput() if self.name == IDENTITY else EnhanceStage(self.cfg)
+            enhance = PasteInput() if self.name == IDENTITY else None
+            # patch mode: what `outputs` pastes
+            self.stages = LocalStages(self.cfg, f"evaluate-{self.name}", enhance, output_mode=schema.OUTPUT_PATCH)
         except Exception as exc:  # noqa: BLE001 - one variant's missing weights must not stop the others
             lines = str(exc).strip().splitlines()
             self.error = f"{type(exc).__name__}: {lines[0] if lines else ''}"
             return self
-        self.model_version = self.stage.model_version
-        patch_mode = dataclasses.replace(self.cfg.pipeline, output_mode=schema.OUTPUT_PATCH)  # what `outputs` pastes
-        self.composite = Composite(dataclasses.replace(self.cfg, pipeline=patch_mode), run_id=f"evaluate-{self.name}")
+        self.model_version = self.stages.enhance.model_version
         return self
 
     def __call__(self, batch: Rows) -> Rows:
         started = time.perf_counter()
-        out = self.composite(self.stage(dict(batch)))
+        out = self.stages(batch)
         self.seconds += time.perf_counter() - started
         return out
 
