@@ -204,10 +204,3 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
                   f"SSIM {last.get('val_ssim')} (bicubic {last.get('val_ssim_bicubic')})")
     print(f"train: {summary['model']} run {summary['run_id']}: {summary['epochs_done']} epochs, {scores} -> {summary['weights_uri']}", flush=True)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry: the ``raymouth`` command line itself (same parser, same one-line errors)."""
-    from raymouth.cli import main as cli_main
-
-    return cli_main(argv)

@@ -191,6 +191,7 @@ def train_loop(config: dict[str, Any]) -> None:
     """The Ray Train worker function (every rank)."""
     import ray.train
 
+    from raymouth.models.autoencoder import LOSS
     from raymouth.models.kerasapi import configure_threads, keras, tf
     from raymouth.native_fit import compile_native, fit_native
 
@@ -213,7 +214,7 @@ def train_loop(config: dict[str, Any]) -> None:
             if model_name == "native":
                 compile_native(model, cfg)  # the fine-tune's compile too (native_fit)
             else:
-                model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=models.LOSS)
+                model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=LOSS)
         state = {"epoch": 0, "history": []}
     history: list[dict] = state["history"]
     train_shard = ray.train.get_dataset_shard("train")

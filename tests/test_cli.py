@@ -107,7 +107,7 @@ def test_second_file_with_another_schema_is_named_before_cluster_work(frames_ds,
 
 
 def test_train_and_evaluate_share_the_parser_and_the_error_path(tmp_path):
-    from raymouth import train
+    from raymouth import cli as cli_mod
 
     def last_line_error(proc, *words):  # train loads TensorFlow before it looks at its input: only the end is ours
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -116,7 +116,7 @@ def test_train_and_evaluate_share_the_parser_and_the_error_path(tmp_path):
 
     last_line_error(cli("train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--verbose"), "missing")
     assert_one_line_error(cli("train", "edsr", "--data", "x", "--out", "y", "--set", "train.workers=0"), "train.workers")
-    assert train.main(["train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert cli_mod.main(["train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     last_line_error(cli("evaluate", str(tmp_path / "missing"), "--out", str(tmp_path / "e"), "--verbose"))
 
 

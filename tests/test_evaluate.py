@@ -151,7 +151,7 @@ def test_real_clip_reports_sharpness_ratio_gate_and_flicker(report):
     assert ident["flicker_ratio"] == pytest.approx(1.0, abs=0.05)
     assert sharp["delta_sharpness_ratio"] > 0  # unsharp masking adds Laplacian energy
     assert real[BLURRED]["delta_sharpness_ratio"] < 0
-    assert ident["paste_seam_max"] >= ident["paste_seam"] >= 0
+    assert ident["seam_max"] >= ident["seam"] >= 0
     checks = {c["check"] for c in rep["criteria"]}
     assert any(c.startswith("ip_lap_129: sharpness ratio goes up") for c in checks)
 

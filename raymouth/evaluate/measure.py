@@ -146,7 +146,7 @@ def outputs(v: Variant, staged: Staged) -> list[tuple[np.ndarray, dict[str, Any]
         if out["enhanced"][j] is not None:  # the patch, in window pixels
             px0, py0, px1, py1 = out["patch_box"][j]
             frame = compose.paste_patch(frame, compose.decode_patch(out["enhanced"][j]), (px0 + wx0, py0 + wy0, px1 + wx0, py1 + wy0))
-        facts = {"status": str(out["status"][j]), "paste_seam": float(out["seam"][j]), "colour_shift": float(out["delta_e"][j])}
+        facts = {"status": str(out["status"][j]), "seam": float(out["seam"][j]), "delta_e": float(out["delta_e"][j])}
         if "reject_reason" in out:
             facts["reject_reason"] = str(out["reject_reason"][j] or "")
         for key, name in (("detail_ratio", "detail_ratio"), ("psnr_out", "psnr_ungated")):

@@ -132,7 +132,7 @@ def score_run(run: Path, inputs: Path) -> dict[str, dict[str, Any]]:
             res["sharpness_ratio_in"] = float(np.mean([r["sharpness_ratio_in"] for r in ok]))
             res["sharpness_ratio_out"] = float(np.mean([r["sharpness_ratio_out"] if r["status"] == schema.STATUS_OK else r["sharpness_ratio_in"] for r in ok]))
             res["seam_max"] = float(np.max([r["seam"] for r in ok]))
-            res["colour_shift_max"] = float(np.max([r["delta_e"] for r in ok]))
+            res["delta_e_max"] = float(np.max([r["delta_e"] for r in ok]))
             res.update(_frame_measures(run, inputs, vid, ok))
         out[vid] = res
     return out
@@ -233,7 +233,7 @@ def markdown(report: dict) -> str:
             gap = a["sharpness_ratio_clean"] - a["sharpness_ratio_in"]
             moved = [(x["sharpness_ratio_out"] - x["sharpness_ratio_in"]) / gap if gap else float("nan") for x in (a, b)]
             sharp.append(f"| {vid}_{kind} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
-                         f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['colour_shift_max']:.2f} / {b['colour_shift_max']:.2f} | "
+                         f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['delta_e_max']:.2f} / {b['delta_e_max']:.2f} | "
                          f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
     return "\n\n".join("\n".join(t) for t in (tunes, psnr, sharp))
 

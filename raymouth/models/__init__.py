@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from raymouth.config import Config, EnhanceConfig
 
 KINDS = ("autoencoder", "edsr", "native")  # a model kind: its config section is ``enhance.<kind>``
-LOSS = "mean_absolute_error"  # L1, as EXPERIMENTS.md: the first chain's models and the autoencoder
 
 
 def params(kind: str, cfg: "Config | EnhanceConfig") -> dict[str, Any]:
