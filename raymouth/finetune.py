@@ -28,9 +28,10 @@ import pyarrow.parquet as pq
 
 from raymouth import codec, degrade, models, storage
 from raymouth.config import Config
-from raymouth.evaluate.clips import spaced
+from raymouth.stats import spaced
 from raymouth.reference import ReferencePlan
 from raymouth.schema import STATUS_OK
+from raymouth.stats import pooled_psnr
 
 MODEL = "edsr_native.keras"
 RESULT = "result.json"
@@ -103,8 +104,6 @@ def reference_crops(loc: storage.Location, files: list[str], reference_id: str, 
 
 def validation_psnr(chain: Callable, pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Mouth PSNR pooled over the pairs (one MSE over every pixel): ``chain`` on the degraded crops."""
-    from raymouth.evaluate.report import pooled_psnr
-
     outs = chain([d for d, _ in pairs])
     return pooled_psnr([float(np.mean((o.astype(np.float64) - c) ** 2)) for o, (_, c) in zip(outs, pairs)])
 

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import fixture_path
 from raymouth import codec, config, degrade, evaluate, schema, video
-from raymouth.evaluate.clips import dataset_clips, spaced, video_clip
+from raymouth.evaluate.clips import dataset_clips, video_clip
+from raymouth.stats import spaced
 
 CLIP = "video/ip_lap_129.mp4"  # 256x256: the cheapest fixture clip with a face in every frame
 CLIP2 = "video/liveportrait_d5.mp4"  # 480x480, a second identity for mean / worst clip

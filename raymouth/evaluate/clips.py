@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from raymouth import codec, degrade, schema, storage, units
 from raymouth.config import Config
 from raymouth.errors import UserError
+from raymouth.stats import spaced
 
 KEY_COLUMNS = ("video_id", "frame_index")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -35,15 +36,6 @@ class Clip:
     source: str
     frame_index: list[int] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
-
-
-def spaced(count: int, n: int) -> list[int]:
-    """``n`` frame positions evenly spaced over ``count`` frames (first and last included); all if n <= 0."""
-    if count <= 0:
-        return []
-    if n <= 0 or n >= count:
-        return list(range(count))
-    return sorted({int(round(p)) for p in np.linspace(0, count - 1, n)})
 
 
 def frame_seed(seed: int, video_id: str, frame_index: int) -> int:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from raymouth import codec, degrade, metrics, roi, schema
 from raymouth.config import Config
 from raymouth.evaluate.clips import EvaluateError, frame_seed
-from raymouth.evaluate.report import pooled_psnr
+from raymouth.stats import pooled_psnr
 
 KINDS = ("frame", "mouth", "soft")
 SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the resolution, no compression

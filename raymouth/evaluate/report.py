@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from raymouth import degrade, schema
+from raymouth.stats import PSNR_CAP, pooled_psnr
 
 CLEAN = "clean"
 INPUT = "input"
-PSNR_CAP = 100.0
 FLICKER_LIMIT = 1.1  # the gate has no flicker limit; the evaluation's own: at most 10% more than the input's
 STRENGTH_TITLES = {
     "clean": "clean (no degradation): output PSNR vs the input itself, dB",
@@ -25,11 +25,6 @@ STRENGTH_TITLES = {
     "harsh": "harsh (4× + noise σ 3 + JPEG 40): ΔPSNR vs the degraded input, dB",
 }
 SHORT = {"clean": "clean", "mild": "mild", "lipsync": "lip-sync", "harsh": "harsh"}
-
-
-def pooled_psnr(mses: list[float]) -> float:
-    mse = float(np.mean(mses))
-    return PSNR_CAP if mse == 0.0 else float(min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse)))
 
 
 def _mean(values: list[float]) -> float | None:
