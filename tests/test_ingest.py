@@ -18,7 +18,6 @@ from conftest import S3Server, fixture_path
 from raymouth import codec, mp4, schema, video
 from raymouth.config import Config, IngestConfig
 from raymouth.ingest import IngestError, ingest
-from raymouth.sources import assign_ids, sanitize_id
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")
 
@@ -140,14 +139,6 @@ def test_image_folder_as_jpeg_video(tmp_path):
         rgb, _ = codec.decode(data)
         assert np.abs(rgb.astype(int) - ref.astype(int)).mean() < 4
     assert pq.read_table(tmp_path / "ds" / "videos" / "my_clip.parquet")["audio"].to_pylist() == [None]
-
-
-def test_ids_are_sanitized_and_duplicates_deterministic():
-    assert sanitize_id("my clip (1)") == "my_clip_1"
-    paths = ["/a/talk.mp4", "/b/talk.mp4", "/c/other.mov"]
-    ids = assign_ids(paths)
-    assert len(set(ids)) == 3 and ids[2] == "other" and all(i.startswith("talk-") for i in ids[:2])
-    assert assign_ids(paths[::-1]) == ids[::-1]
 
 
 def _bad_source(tmp_path: Path, case: str) -> tuple[str, str]:
