@@ -14,6 +14,7 @@ Left out: paths (``source_path``, ``input``/``output``), times (``wall_s``, ``fr
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -98,5 +99,7 @@ def read_recorded(path: str | Path) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    for name, value in digests(run_demo(sys.argv[1])).items():
+    with contextlib.redirect_stdout(sys.stderr):  # ingest and export print progress: keep stdout to the digests
+        work = run_demo(sys.argv[1])
+    for name, value in digests(work).items():
         print(name, value)
