@@ -192,17 +192,8 @@ def build_sr(enh: EnhanceConfig) -> tuple[Callable[[Batch], Batch], str]:
         px = enh.ae_px
         return (lambda batch: np.stack([cv2.resize(i, (px, px), interpolation=cv2.INTER_CUBIC) for i in batch])), "bicubic"
     if backend == "edsr":
-        from raymouth.models.edsr import build_edsr, edsr_arch
-
-        params = dataclasses.asdict(enh.edsr)
-        tag = f"edsr_x{enh.edsr.scale}_{enh.edsr.num_blocks}x{enh.edsr.num_filters}"
-        if enh.edsr_weights == RANDOM:
-            return _keras_runner(build_edsr(**params)), f"{tag}@{RANDOM}"
-        from raymouth.models.weights import load_checked
-
-        path = model_weights(enh, "edsr")
-        model, manifest = load_checked(path, expect_arch=edsr_arch(**params))
-        return _keras_runner(model), f"{tag}@{manifest['sha256'][:12]}"
+        model, version = _model("edsr", enh, f"edsr_x{enh.edsr.scale}_{enh.edsr.num_blocks}x{enh.edsr.num_filters}")
+        return _keras_runner(model), version
     from raymouth.models.frozen_sr import FrozenSR, family_from_name
 
     if not enh.pb_path:
@@ -214,19 +205,22 @@ def build_sr(enh: EnhanceConfig) -> tuple[Callable[[Batch], Batch], str]:
     return frozen.upscale_batch, f"{frozen.family}_x{frozen.scale}@{frozen.sha256[:12]}"
 
 
-def build_native(enh: EnhanceConfig):
-    """The native-resolution model and its version tag."""
-    from raymouth.models.edsr import build_edsr_native, edsr_native_arch
+def _model(kind: str, enh: EnhanceConfig, tag: str):
+    """The configured model of ``kind`` (``models.build`` for ``random`` weights, else the checked
+    weights file) and its version tag ``<tag>@<random | the file's sha256 prefix>``."""
+    from raymouth import models
 
-    params = dataclasses.asdict(enh.native)
-    tag = f"native_{enh.native.num_blocks}x{enh.native.num_filters}"
-    if enh.native_weights == RANDOM:
-        return build_edsr_native(**params), f"{tag}@{RANDOM}"
+    if getattr(enh, f"{kind}_weights") == RANDOM:
+        return models.build(kind, enh)[0], f"{tag}@{RANDOM}"
     from raymouth.models.weights import load_checked
 
-    path = model_weights(enh, "native")
-    model, manifest = load_checked(path, expect_arch=edsr_native_arch(**params))
+    model, manifest = load_checked(model_weights(enh, kind), expect_arch=models.arch(kind, enh))
     return model, f"{tag}@{manifest['sha256'][:12]}"
+
+
+def build_native(enh: EnhanceConfig):
+    """The native-resolution model and its version tag."""
+    return _model("native", enh, f"native_{enh.native.num_blocks}x{enh.native.num_filters}")
 
 
 def _any_size_runner(model) -> Callable[[Batch], Batch]:
@@ -241,19 +235,9 @@ def build_ae(enh: EnhanceConfig):
     """The autoencoder (or None when disabled) and its version tag."""
     if not enh.use_autoencoder:
         return None, ""
-    from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder
-
-    params = dataclasses.asdict(enh.autoencoder)
-    tag = f"ae_{enh.autoencoder.variant}"
     if enh.ae_px != 128:
         raise ValueError(f"enhance.ae_px must be 128 with the seed's autoencoder, got {enh.ae_px}")
-    if enh.autoencoder_weights == RANDOM:
-        return build_autoencoder(**params), f"{tag}@{RANDOM}"
-    from raymouth.models.weights import load_checked
-
-    path = model_weights(enh, "autoencoder")
-    model, manifest = load_checked(path, expect_arch=autoencoder_arch(**params))
-    return model, f"{tag}@{manifest['sha256'][:12]}"
+    return _model("autoencoder", enh, f"ae_{enh.autoencoder.variant}")
 
 
 class EnhanceChain:

@@ -13,7 +13,7 @@ from pathlib import Path
 from raymouth import storage
 from raymouth.chain import EnhanceChain, with_native_weights
 from raymouth.config import Config
-from raymouth.models.weights import manifest_path
+from raymouth.models.weights import manifest_path, manifest_uri
 
 SHIPPED = ""  # the key of the shipped (configured) chain
 
@@ -46,7 +46,6 @@ class ChainCache:
             return EnhanceChain(with_native_weights(self.cfg, weights_uri))
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp, weights_uri.rsplit("/", 1)[-1])
-            manifest_uri = weights_uri[: -len(local.suffix)] + ".json"  # weights.manifest_path, for a URI
-            for uri, dst in ((weights_uri, local), (manifest_uri, manifest_path(local))):
+            for uri, dst in ((weights_uri, local), (manifest_uri(weights_uri), manifest_path(local))):
                 dst.write_bytes(storage.read_bytes(storage.resolve(uri, self.cfg.storage)))
             return EnhanceChain(with_native_weights(self.cfg, local))

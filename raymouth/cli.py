@@ -73,12 +73,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="patch,frame", type=_modes, help="output modes to measure, comma-separated; the pipeline runs in the first")
     _common(p)
 
-    from raymouth.evaluate import add_evaluate_parser, add_reference_parser
+    from raymouth.evaluate.cli import add_evaluate_parser, add_heldout_parser
     from raymouth.train import add_train_parser
 
     _common_once(add_train_parser(sub))
     _common_once(add_evaluate_parser(sub))
-    _common_once(add_reference_parser(sub))
+    _common_once(add_heldout_parser(sub))
 
     p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
     _common(p)
@@ -143,7 +143,7 @@ def cmd_export(args, cfg) -> int:
 
 
 def cmd_bench(args, cfg) -> int:
-    from raymouth.bench import bench
+    from raymouth.bench.job import bench
 
     table = bench(cfg, frames=args.frames, stage=args.stage, size=args.size, modes=args.modes)
     print(table)
@@ -159,15 +159,15 @@ def cmd_train(args, cfg) -> int:
 
 
 def cmd_evaluate(args, cfg) -> int:
-    from raymouth.evaluate import cmd_evaluate as run_evaluate
+    from raymouth.evaluate.cli import cmd_evaluate as run_evaluate
 
     return run_evaluate(args, cfg)
 
 
-def cmd_make_reference(args, cfg) -> int:
-    from raymouth.evaluate import cmd_make_reference as run_make_reference
+def cmd_make_heldout(args, cfg) -> int:
+    from raymouth.evaluate.cli import cmd_make_heldout as run_make_heldout
 
-    return run_make_reference(args, cfg)
+    return run_make_heldout(args, cfg)
 
 
 def cmd_demo(args, cfg) -> int:
@@ -197,7 +197,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
-    "make-reference": cmd_make_reference,
+    "make-reference": cmd_make_heldout,
 }
 
 

@@ -14,6 +14,8 @@ frames as a lip-sync generator's output is.
 """
 from __future__ import annotations
 
+import hashlib
+
 import cv2
 import numpy as np
 
@@ -28,6 +30,13 @@ STRENGTHS: dict[str, tuple[float, float, int]] = {
 }
 DOWN_KERNELS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)
 UP_KERNELS = (cv2.INTER_CUBIC, cv2.INTER_LINEAR)
+
+
+def seed_of(*parts: object) -> int:
+    """A fixed 63-bit seed named by ``parts`` (e.g. seed, video, frame, pair): the same degradation
+    on every run, worker and machine (sha256 of the parts joined by ``:``)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def _rng(rng_or_seed: np.random.Generator | int) -> np.random.Generator:

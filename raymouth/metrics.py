@@ -13,6 +13,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from raymouth.roi import grow
+
 Box = Sequence[int]  # (x0, y0, x1, y1), exclusive x1/y1
 
 # How far beyond a paste's alpha paste_seam and detail_ratio look at their defaults: 4 sigma of
@@ -98,8 +100,7 @@ def _box_mask(box: tuple[int, int, int, int], height: int, width: int) -> np.nda
 
 def _grow(box: tuple[int, int, int, int], dx: int, dy: int, height: int, width: int) -> tuple[int, int, int, int]:
     """The box grown by dx/dy pixels on each side (negative shrinks), clipped to the frame."""
-    x0, y0, x1, y1 = box
-    return max(0, x0 - dx), max(0, y0 - dy), min(width, x1 + dx), min(height, y1 + dy)
+    return grow(box, dx, dy, (0, 0, width, height))
 
 
 # --------------------------------------------------------------------------- fidelity

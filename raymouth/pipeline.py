@@ -22,7 +22,7 @@ from raymouth import reference, schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
 from raymouth.errors import UserError
-from raymouth.stages import CompositeAndWrite, EnhanceStage, ReadUnits
+from raymouth.local import STAGES
 
 
 class PipelineError(UserError, RuntimeError):
@@ -120,13 +120,14 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
     """The Ray Data graph over the units still to do; ``models``: fine-tuned weights per video."""
     import ray
 
+    read_units, enhance, composite_and_write = STAGES
     sizes = stage_sizes(cfg)
     p = cfg.pipeline
     worker_storage = storage.for_workers(cfg.storage)
     ds = ray.data.from_items([u.to_row() for u in plan.todo], override_num_blocks=max(1, len(plan.todo)))
     ds.context.target_max_block_size = int(p.max_block_mib * 2**20)  # this dataset's, not the process's
     ds = ds.map_batches(
-        ReadUnits,
+        read_units,
         batch_size=1,  # one unit per call: a unit is read, located and smoothed whole
         compute=ray.data.ActorPoolStrategy(size=sizes.locate_actors),  # one landmarker per actor
         num_cpus=p.cpus_per_actor,  # fractional: leave CPU for Ray Data's own tasks (STACK.md)
@@ -134,7 +135,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         udf_modifying_row_count=False,
     )
     ds = ds.map_batches(
-        EnhanceStage,
+        enhance,
         batch_size=sizes.enhance_batch_size,  # larger on GPU, where the model is batched
         compute=ray.data.ActorPoolStrategy(size=sizes.enhance_actors),  # model loaded once per actor
         num_gpus=sizes.gpus_per_enhance_actor,  # 0 on a CPU-only cluster
@@ -142,7 +143,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         fn_constructor_kwargs={"cfg": cfg, "models": models},
     )
     ds = ds.map_batches(
-        CompositeAndWrite,
+        composite_and_write,
         batch_size=p.composite_batch_size,
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=sizes.composite_actors),
         num_cpus=p.cpus_per_actor,

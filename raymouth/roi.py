@@ -260,9 +260,14 @@ def support_box(alpha: np.ndarray, box: Box) -> Box:
     return (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
 
 
+def grow(box: Box, dx: int, dy: int, bounds: Box) -> Box:
+    """``box`` grown by ``dx`` / ``dy`` pixels on each side (negative shrinks), clipped to ``bounds``."""
+    return (max(bounds[0], box[0] - dx), max(bounds[1], box[1] - dy), min(bounds[2], box[2] + dx), min(bounds[3], box[3] + dy))
+
+
 def grow_within(box: Box, px: int, bounds: Box) -> Box:
     """``box`` grown by ``px`` on every side, clipped to the ``bounds`` box."""
-    return (max(bounds[0], box[0] - px), max(bounds[1], box[1] - px), min(bounds[2], box[2] + px), min(bounds[3], box[3] + px))
+    return grow(box, px, px, bounds)
 
 
 def paste(frame: np.ndarray, enhanced_crop: np.ndarray, box: Box, alpha: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Iterator
 
 import av
 import cv2
@@ -82,21 +83,22 @@ def fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def make_sample_clip(path: str | Path, frames: int = 48, fps: float = 24, size: tuple[int, int] | None = None) -> Path:
     """Write the demo clip (448x448, or ``size`` through ``fit``; H.264 + AAC tone) to ``path``;
     the mouth opens about twice a second."""
-    from raymouth.video import write_mp4
-
-    img, centre, radii = _portrait()
-
-    def gen():
-        for i in range(frames):
-            t = i / fps
-            opening = 0.6 * (0.5 - 0.5 * math.cos(2 * math.pi * 2.0 * t))
-            drift = (3.0 * math.sin(2 * math.pi * 0.5 * t), 2.0 * math.sin(2 * math.pi * 0.3 * t))
-            frame = _frame(img, centre, radii, opening, drift)
-            yield frame if size is None else fit(frame, size)
+    from raymouth.mp4 import write_mp4
 
     path = Path(path)
-    write_mp4(gen(), fps, path, tone_audio(frames / fps))
+    write_mp4(sample_frames(frames, fps, size), fps, path, tone_audio(frames / fps))
     return path
+
+
+def sample_frames(frames: int = 48, fps: float = 24, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """The demo clip's RGB frames before encoding (448x448, or ``size`` through ``fit``)."""
+    img, centre, radii = _portrait()
+    for i in range(frames):
+        t = i / fps
+        opening = 0.6 * (0.5 - 0.5 * math.cos(2 * math.pi * 2.0 * t))
+        drift = (3.0 * math.sin(2 * math.pi * 0.5 * t), 2.0 * math.sin(2 * math.pi * 0.3 * t))
+        frame = _frame(img, centre, radii, opening, drift)
+        yield frame if size is None else fit(frame, size)
 
 
 def make_sample_dataset(workdir: str | Path, cfg: Config | None = None) -> str:

@@ -33,6 +33,13 @@ FRAMES = pa.schema(
 )
 FRAMES_OPTIONAL = {"reference": pa.binary(), "source_path": pa.string(), "timestamp": pa.float64()}
 
+
+def frames_schema(*optional: str, drop: tuple[str, ...] = (), extra: list[pa.Field] = ()) -> pa.Schema:
+    """``FRAMES`` without the ``drop`` columns, then the named ``FRAMES_OPTIONAL`` columns and
+    ``extra`` fields, in that order: every frames table this package writes."""
+    fields = [f for f in FRAMES if f.name not in drop]
+    return pa.schema([*fields, *(pa.field(name, FRAMES_OPTIONAL[name]) for name in optional), *extra])
+
 # One row per video, written beside the frames so export can restore fps, length and audio.
 VIDEOS = pa.schema(
     [

@@ -7,6 +7,7 @@ Endpoint and credentials come from config or the standard AWS variables.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import posixpath
 import uuid
@@ -21,6 +22,15 @@ from raymouth.errors import UserError
 
 class StorageError(UserError, RuntimeError):
     """Storage is missing, unreachable or not writable; the message is one line."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 (hex) of a local file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

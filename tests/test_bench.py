@@ -1,4 +1,4 @@
-"""`raymouth bench`: the memory sampler on real processes, and the whole command on a short clip."""
+"""raymouth.bench: the memory sampler on real processes, the whole `raymouth bench` command on a short clip, the locate bench."""
 from __future__ import annotations
 
 import subprocess
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import fixture_path
 from raymouth import config
-from raymouth.bench import STAGES, PeakMemory, bench
+from raymouth.bench.job import STAGES, PeakMemory, bench
+from raymouth.bench.locate import bench_locate
 
 MIB = 2**20
 TOUCH = """
@@ -81,3 +83,9 @@ def test_bench_at_1080p_patch_mode_writes_a_few_percent_of_the_frames(small_mode
     patch, frame = (float(v.split("%")[0]) for v in rows["of the ingested frames' bytes"])
     assert 0 < patch <= 5.0 and frame > 150
     assert "Ray Data pipeline" not in rows  # --stage stages: no cluster
+
+
+def test_bench_locate_reports_frames_per_second():
+    result = bench_locate([fixture_path("video/ip_lap_129.mp4")], frames=16, batch_size=8)
+    print(f"locate throughput: {result['fps_per_core']:.1f} frames/s per core")
+    assert result["frames"] == 16 and result["fps_per_core"] > 0 and result["ok_fraction"] == 1.0

@@ -107,7 +107,7 @@ def test_second_file_with_another_schema_is_named_before_cluster_work(frames_ds,
 
 
 def test_train_and_evaluate_share_the_parser_and_the_error_path(tmp_path):
-    from raymouth import train
+    from raymouth import cli as cli_mod
 
     def last_line_error(proc, *words):  # train loads TensorFlow before it looks at its input: only the end is ours
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -116,7 +116,7 @@ def test_train_and_evaluate_share_the_parser_and_the_error_path(tmp_path):
 
     last_line_error(cli("train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--verbose"), "missing")
     assert_one_line_error(cli("train", "edsr", "--data", "x", "--out", "y", "--set", "train.workers=0"), "train.workers")
-    assert train.main(["train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert cli_mod.main(["train", "edsr", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     last_line_error(cli("evaluate", str(tmp_path / "missing"), "--out", str(tmp_path / "e"), "--verbose"))
 
 
@@ -324,7 +324,7 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     """Every ``raymouth`` line of the README's Usage block, in order, in a fresh folder holding
     ``clips/`` (a 12-frame real clip); ``IN``/``OUT``/``my.yaml`` are given real values. Until the
     default native weights ship, the enhance lines also get ``enhance.native_weights=random``."""
-    from raymouth import chain, video
+    from raymouth import chain, mp4, video
 
     commands = readme_usage_commands()
     assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "config", "enhance"], commands
@@ -332,7 +332,7 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     import itertools
 
     frames = [rgb for _, _, rgb in itertools.islice(video.iter_frames(fixture_path("video/retalking_face_5.mp4")), 12)]
-    video.write_mp4(frames, 25, tmp_path / "clips" / "talk.mp4")
+    mp4.write_mp4(frames, 25, tmp_path / "clips" / "talk.mp4")
     (tmp_path / "my.yaml").write_text("pipeline:\n  rows_per_unit: 64\n")
     extra = "" if (chain.WEIGHTS_DIR / "edsr_native.keras").is_file() else " --set enhance.native_weights=random"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -350,3 +350,14 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     assert (tmp_path / "exported" / "talk.mp4").is_file() and (tmp_path / "exported" / "talk_sheet.png").is_file()
     summaries = sorted((tmp_path / "data" / "enhanced").glob("*/summary.json"))
     assert len(summaries) == 2 and all(json.loads(s.read_text())["rows"] == 12 for s in summaries)
+
+
+@pytest.mark.slow
+def test_demo_output_bytes_unchanged(tmp_path, ray_local):
+    """The demo's steps write the very bytes recorded in tests/data/demo_digest.txt: a restructuring
+    changes no output byte. A change meant to alter the output regenerates that file (its comment says how)."""
+    from demo_digest import digests, read_recorded, run_demo
+
+    recorded = read_recorded(Path(__file__).parent / "data" / "demo_digest.txt")
+    got = digests(run_demo(tmp_path / "demo"))
+    assert {k: got[k] for k in recorded} == recorded, [k for k in recorded if got[k] != recorded[k]]

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import fixture_path
 from raymouth import codec, config, degrade, evaluate, schema, video
-from raymouth.evaluate_data import dataset_clips, spaced, video_clip
+from raymouth.evaluate.clips import dataset_clips, video_clip
+from raymouth.stats import spaced
 
 CLIP = "video/ip_lap_129.mp4"  # 256x256: the cheapest fixture clip with a face in every frame
 CLIP2 = "video/liveportrait_d5.mp4"  # 480x480, a second identity for mean / worst clip
@@ -151,7 +152,7 @@ def test_real_clip_reports_sharpness_ratio_gate_and_flicker(report):
     assert ident["flicker_ratio"] == pytest.approx(1.0, abs=0.05)
     assert sharp["delta_sharpness_ratio"] > 0  # unsharp masking adds Laplacian energy
     assert real[BLURRED]["delta_sharpness_ratio"] < 0
-    assert ident["paste_seam_max"] >= ident["paste_seam"] >= 0
+    assert ident["seam_max"] >= ident["seam"] >= 0
     checks = {c["check"] for c in rep["criteria"]}
     assert any(c.startswith("ip_lap_129: sharpness ratio goes up") for c in checks)
 
@@ -172,7 +173,7 @@ def test_writes_markdown_tables_and_json(report):
 
 
 def evaluate_titles() -> list[str]:
-    from raymouth.evaluate_report import STRENGTH_TITLES
+    from raymouth.evaluate.report import STRENGTH_TITLES
 
     return [f"### {t}" for t in STRENGTH_TITLES.values()]
 
@@ -212,7 +213,7 @@ def test_unknown_variant_or_strength_fails_before_any_work(tmp_path, cfg):
 @pytest.mark.slow
 def test_cli_on_a_reference_dataset_with_a_variant_subset(tmp_path, cfg, small_model_overrides):
     ref = tmp_path / "ref"
-    evaluate.make_reference_dataset([fixture_path(CLIP)], str(ref), cfg, frames_per_clip=4, seed=0, exclude_videos=set())
+    evaluate.make_heldout_set([fixture_path(CLIP)], str(ref), cfg, frames_per_clip=4, seed=0, exclude_videos=set())
     sets = [a for o in small_model_overrides for a in ("--set", o)]
     rc = evaluate.main(["evaluate", str(ref), "--out", str(tmp_path / "out"), "--variants", "identity,sharpen", "--strengths", "clean,lipsync", "--frames", "2", *sets])
     assert rc == 0
@@ -228,7 +229,7 @@ def read_rows(root: Path) -> list[dict]:
 
 
 def test_reference_dataset_degrades_only_the_located_mouth_box(tmp_path, cfg):
-    evaluate.make_reference_dataset([fixture_path(CLIP)], str(tmp_path), cfg, frames_per_clip=3, seed=0, exclude_videos=set())
+    evaluate.make_heldout_set([fixture_path(CLIP)], str(tmp_path), cfg, frames_per_clip=3, seed=0, exclude_videos=set())
     rows = read_rows(tmp_path)
     assert len(rows) == 3 and all(r["video_id"] == "ip_lap_129" for r in rows)
     clean = [rgb for _, _, rgb in islice(video.iter_frames(fixture_path(CLIP)), 3)]
@@ -248,13 +249,13 @@ def test_reference_dataset_refuses_clips_the_weights_were_trained_on(tmp_path, c
     trained = evaluate.training_videos(tmp_path)
     assert trained == {"ip_lap_129", "liveportrait_d5", "retalking_face_2"}
     with pytest.raises(evaluate.EvaluateError, match="trained on ip_lap_129"):
-        evaluate.make_reference_dataset([fixture_path(CLIP)], str(tmp_path / "ref"), cfg, frames_per_clip=1, exclude_videos=trained)
+        evaluate.make_heldout_set([fixture_path(CLIP)], str(tmp_path / "ref"), cfg, frames_per_clip=1, exclude_videos=trained)
     assert not (tmp_path / "ref").exists()  # refused before any work
 
 
 def test_reference_dataset_on_s3_reads_back_as_clean_clips(s3_env, cfg):
     uri = f"s3://{s3_env.make_bucket()}/eval/ref"
-    summary = evaluate.make_reference_dataset([fixture_path(CLIP)], uri, cfg, frames_per_clip=3, seed=0, exclude_videos=set())
+    summary = evaluate.make_heldout_set([fixture_path(CLIP)], uri, cfg, frames_per_clip=3, seed=0, exclude_videos=set())
     assert summary["videos"] == {"ip_lap_129": {"frames": 3, "degraded": 3}}
     (clip,) = list(dataset_clips(uri, cfg, 2))
     assert clip.video_id == "ip_lap_129" and clip.frame_index == [0, 2]

@@ -1,11 +1,11 @@
-"""The constructed pairs of ``evaluate_reference``: only the mouth is repainted, the rest stays."""
+"""The constructed pairs of ``evaluate.reference``: only the mouth is repainted, the rest stays."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from raymouth import degrade
-from raymouth.evaluate_reference import repaint_mouth
+from raymouth.evaluate.reference import repaint_mouth
 from tests.conftest import fixture_path
 
 
@@ -37,7 +37,7 @@ def test_the_evaluation_runs_the_job_twice_and_scores_what_it_wrote(ray_local, t
     """End to end on a short held-out clip with a tiny fine-tune budget: both runs complete and
     every measure the README's tables print is read back from what the runs wrote."""
     from raymouth import config
-    from raymouth.evaluate_reference import KINDS, evaluate_reference
+    from raymouth.evaluate.reference import KINDS, evaluate_reference
 
     cfg = config.load(None, ["reference.steps=4", "reference.chunks=2", "reference.max_frames=24", "reference.min_crops=4",
                              "train.batch_size=4", "train.patch_px=32"])

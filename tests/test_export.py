@@ -13,7 +13,7 @@ import pytest
 from conftest import fixture_path
 from raymouth import codec, compose, schema, video
 from raymouth.config import Config, IngestConfig
-from raymouth.export import ExportError, contact_sheet, export
+from raymouth.export import ExportError, export
 from raymouth.ingest import ingest
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")
@@ -202,18 +202,6 @@ def test_patch_run_without_its_input_fails_clearly(exported, tmp_path):
     ingest([str(fixture_path(CLIPS[0]))], str(other), Config(), use_ray=False)
     with pytest.raises(ExportError, match="ip_lap_129: not in the input dataset"):
         export(str(tmp_path / "run"), str(tmp_path / "o"), videos_uri=str(other))
-
-
-def test_contact_sheet_zooms_the_box():
-    before = np.zeros((120, 160, 3), np.uint8)
-    after = before.copy()
-    after[60:90, 40:100] = 200
-    sheet = contact_sheet([{"before": before, "after": after, "box": (40, 60, 100, 90), "frame_index": 7}], row_height=100)
-    widths = [round(160 * 100 / 120)] * 2 + [200] * 2  # full frames, then 60x30 crops zoomed to height 100
-    assert sheet.shape == (100, sum(widths), 3)
-    zoom_after = sheet[30:, sum(widths[:3]) :]
-    assert zoom_after.mean() > 190  # the crop is the box, not the frame
-    assert sheet[30:, sum(widths[:2]) : sum(widths[:3])].max() < 10
 
 
 def test_bad_export_requests_fail_clearly(exported, tmp_path):

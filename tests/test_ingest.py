@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import S3Server, fixture_path
-from raymouth import codec, schema, video
+from raymouth import codec, mp4, schema, video
 from raymouth.config import Config, IngestConfig
-from raymouth.ingest import IngestError, assign_ids, ingest, sanitize_id
+from raymouth.ingest import IngestError, ingest
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")
 
@@ -58,7 +58,7 @@ def short_clips(tmp_path_factory) -> list[str]:
         src = fixture_path(rel)
         frames = (rgb for _, _, rgb in itertools.islice(video.iter_frames(src), n))
         out = folder / Path(rel).name
-        video.write_mp4(frames, video.probe(src).fps, out, video.extract_audio(src))
+        mp4.write_mp4(frames, video.probe(src).fps, out, video.extract_audio(src))
         paths.append(str(out))
     return paths
 
@@ -139,14 +139,6 @@ def test_image_folder_as_jpeg_video(tmp_path):
         rgb, _ = codec.decode(data)
         assert np.abs(rgb.astype(int) - ref.astype(int)).mean() < 4
     assert pq.read_table(tmp_path / "ds" / "videos" / "my_clip.parquet")["audio"].to_pylist() == [None]
-
-
-def test_ids_are_sanitized_and_duplicates_deterministic():
-    assert sanitize_id("my clip (1)") == "my_clip_1"
-    paths = ["/a/talk.mp4", "/b/talk.mp4", "/c/other.mov"]
-    ids = assign_ids(paths)
-    assert len(set(ids)) == 3 and ids[2] == "other" and all(i.startswith("talk-") for i in ids[:2])
-    assert assign_ids(paths[::-1]) == ids[::-1]
 
 
 def _bad_source(tmp_path: Path, case: str) -> tuple[str, str]:
@@ -304,7 +296,7 @@ def test_memory_does_not_grow_with_video_length(tmp_path):
                 yield np.stack([(xs + i) % 256, (ys + 2 * i) % 256, (xs + ys + 3 * i) % 256], -1).astype(np.uint8) // 2 + texture
 
         path = tmp_path / f"clip{n}.mp4"
-        video.write_mp4(gen(), 25, path)
+        mp4.write_mp4(gen(), 25, path)
         return path
 
     short_frames, short_peak = _peak_rss_kib(clip(200), tmp_path / "short")

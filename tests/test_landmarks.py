@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from raymouth import landmarks, roi
+from raymouth import landmarks, roi, storage
 from raymouth.config import LocateConfig
 from raymouth.landmarks import Landmarker, LandmarkerError, resolve_model_path
 from conftest import fixture_path
@@ -29,7 +29,7 @@ def test_packaged_model_resolves_and_is_official(monkeypatch):
     monkeypatch.delenv(landmarks.MODEL_ENV, raising=False)
     path = resolve_model_path(LocateConfig())
     assert path == landmarks.packaged_model_path()
-    assert landmarks.sha256_of(path) == landmarks.OFFICIAL_SHA256
+    assert storage.file_sha256(path) == landmarks.OFFICIAL_SHA256
 
 
 def test_config_path_beats_env_beats_package(monkeypatch, tmp_path, caplog):

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import fixture_path
 from raymouth import codec, roi
-from raymouth.bench_locate import bench_locate, read_frames
+from raymouth.bench.locate import read_frames
 from raymouth.config import Config
 from raymouth.locate import Locate
 
@@ -148,9 +148,3 @@ def test_stream_equals_the_whole_batch_and_starts_early():
     streamed = {k: np.concatenate([p[k] for _, p in parts]) for k in whole}
     _same_batches(streamed, whole)
     assert list(whole["status"]).count("decode_error") == 1 and list(whole["status"]).count("ok") == len(images) - 1
-
-
-def test_bench_locate_reports_frames_per_second():
-    result = bench_locate([fixture_path("video/ip_lap_129.mp4")], frames=16, batch_size=8)
-    print(f"locate throughput: {result['fps_per_core']:.1f} frames/s per core")
-    assert result["frames"] == 16 and result["fps_per_core"] > 0 and result["ok_fraction"] == 1.0

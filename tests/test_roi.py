@@ -7,7 +7,7 @@ import pytest
 
 from conftest import fixture_path
 from raymouth import roi
-from raymouth.bench_locate import read_frames
+from raymouth.bench.locate import read_frames
 from raymouth.config import LocateConfig
 from raymouth.landmarks import Landmarker
 from raymouth.schema import STATUS_OK, STATUS_ROI_TOO_SMALL

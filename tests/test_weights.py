@@ -12,7 +12,7 @@ configure_threads(2, 1)
 
 from raymouth.models.autoencoder import autoencoder_arch, build_autoencoder  # noqa: E402
 from raymouth.models.edsr import build_edsr, edsr_arch  # noqa: E402
-from raymouth.models.weights import WeightsError, load_checked, load_model, manifest_path, save_model  # noqa: E402
+from raymouth.models.weights import MANIFEST_FORMAT, WeightsError, load_checked, load_model, manifest_path, save_model  # noqa: E402
 
 TINY = {"scale": 2, "num_blocks": 2, "num_filters": 8, "res_scale": 0.1}
 
@@ -100,3 +100,19 @@ def test_valid_sha_but_not_a_keras_file(tmp_path):
     with pytest.raises(WeightsError) as err:
         load_model(path)
     assert "could not be loaded" in _one_line(err)
+
+
+def test_manifest_is_read_without_tensorflow(tmp_path):
+    """Reading a manifest (and importing the job's modules, or kerasapi itself) imports no TensorFlow."""
+    import subprocess
+    import sys
+
+    (tmp_path / "m.json").write_text(json.dumps({"format": MANIFEST_FORMAT, "sha256": "ab", "arch": {"name": "edsr_native"}}))
+    code = (
+        "import sys, raymouth.models.kerasapi, raymouth.cli, raymouth.pipeline, raymouth.evaluate, raymouth.train\n"
+        "from raymouth.models.weights import read_manifest\n"
+        f"assert read_manifest({str(tmp_path / 'm.keras')!r})['arch']['name'] == 'edsr_native'\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

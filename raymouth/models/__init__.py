@@ -1,1 +1,44 @@
-"""Models of the enhance chain. No Ray here: a model knows no cluster."""
+"""Models of the enhance chain. No Ray here: a model knows no cluster.
+
+``build(kind, cfg)`` and ``arch(kind, cfg)`` are the one place a config becomes a model: the chain
+(inference), training and the fine-tune all call them. Importing this package imports no
+TensorFlow; building a model does.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from raymouth.config import Config, EnhanceConfig
+
+KINDS = ("autoencoder", "edsr", "native")  # a model kind: its config section is ``enhance.<kind>``
+
+
+def params(kind: str, cfg: "Config | EnhanceConfig") -> dict[str, Any]:
+    """The builder's arguments of ``kind``: its config section (``enhance.<kind>``), key for key."""
+    if kind not in KINDS:
+        raise ValueError(f"model kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return dataclasses.asdict(getattr(getattr(cfg, "enhance", cfg), kind))
+
+
+def arch(kind: str, cfg: "Config | EnhanceConfig") -> dict[str, Any]:
+    """The manifest ``arch`` of the configured ``kind`` (what loading checks weights against)."""
+    if kind == "edsr":
+        from raymouth.models.edsr import edsr_arch as arch_of
+    elif kind == "native":
+        from raymouth.models.edsr import edsr_native_arch as arch_of
+    else:
+        from raymouth.models.autoencoder import autoencoder_arch as arch_of
+    return arch_of(**params(kind, cfg))
+
+
+def build(kind: str, cfg: "Config | EnhanceConfig"):
+    """A fresh (untrained) model of the configured ``kind`` and its manifest ``arch``."""
+    if kind == "edsr":
+        from raymouth.models.edsr import build_edsr as builder
+    elif kind == "native":
+        from raymouth.models.edsr import build_edsr_native as builder
+    else:
+        from raymouth.models.autoencoder import build_autoencoder as builder
+    return builder(**params(kind, cfg)), arch(kind, cfg)

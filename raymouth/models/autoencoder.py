@@ -34,7 +34,7 @@ from raymouth.models.kerasapi import keras
 VARIANTS = ("seed_residual", "seed_direct")
 AE_PX = 128
 LATENT = 256
-LOSS = "mean_absolute_error"
+LOSS = "mean_absolute_error"  # L1, as EXPERIMENTS.md: also the first chain's EDSR (``train_worker``)
 
 # (seed layer index, filters, seed dropout index or None): names are the seed summary's.
 ENCODER_SPEC = ((3, 32, None), (4, 40, 4), (5, 64, None), (6, 80, 6), (7, 128, None), (8, 256, 8))

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 
+from raymouth.config import NativeConfig
 from raymouth.models.kerasapi import keras, tf
 
 # DIV2K RGB mean (BasicSR / the paper's code), in [0, 1].
+_NATIVE = NativeConfig()  # the native builder's defaults are the config's (``enhance.native``)
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 IMG_RANGE = 255.0
 
@@ -148,7 +150,8 @@ class SpaceToDepth(DepthToSpace):
         return tf.nn.space_to_depth(x, self.block_size)
 
 
-def build_edsr_native(num_blocks: int = 8, num_filters: int = 32, res_scale: float = 0.1, unshuffle: int = 2) -> keras.Model:
+def build_edsr_native(num_blocks: int = _NATIVE.num_blocks, num_filters: int = _NATIVE.num_filters, res_scale: float = _NATIVE.res_scale,
+                      unshuffle: int = _NATIVE.unshuffle) -> keras.Model:
     """EDSR at the input's own resolution: output = input + learned correction.
 
     pixel-unshuffle by ``unshuffle`` (Real-ESRGAN x2's trick: the body runs on a quarter of the
@@ -167,7 +170,8 @@ def build_edsr_native(num_blocks: int = 8, num_filters: int = 32, res_scale: flo
     return keras.Model(inputs, outputs, name=f"edsr_native_{num_blocks}x{num_filters}")
 
 
-def edsr_native_arch(num_blocks: int = 8, num_filters: int = 32, res_scale: float = 0.1, unshuffle: int = 2) -> dict:
+def edsr_native_arch(num_blocks: int = _NATIVE.num_blocks, num_filters: int = _NATIVE.num_filters, res_scale: float = _NATIVE.res_scale,
+                     unshuffle: int = _NATIVE.unshuffle) -> dict:
     """The native model's manifest ``arch`` (checked on load)."""
     return {
         "name": "edsr_native",

@@ -8,12 +8,13 @@ download, a corrupt file or weights for another architecture fail with one clear
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
+import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raymouth.errors import UserError
+from raymouth.storage import file_sha256
 
 if TYPE_CHECKING:  # TensorFlow is imported only where a model is saved or loaded
     from raymouth.models.kerasapi import keras
@@ -30,12 +31,9 @@ def manifest_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def manifest_uri(uri: str) -> str:
+    """``manifest_path`` for a URI: ``s3://b/models/x.keras`` -> ``s3://b/models/x.json``."""
+    return posixpath.splitext(uri)[0] + ".json"
 
 
 def _without_optimizer(model: keras.Model) -> keras.Model:

@@ -1,6 +1,6 @@
 """Does the person's own source clip help? The enhance job with and without ``--reference``.
 
-``python -m raymouth.evaluate_reference CLIP... --out DIR [--ref-share 0.6] [--strength lipsync]``
+``python -m raymouth.evaluate.reference CLIP... --out DIR [--ref-share 0.6] [--strength lipsync]``
 
 Each clean clip (of a person no shipped model trained on) is split in time: its first
 ``ref_share`` of frames are the person's source clip (the reference dataset, video id ``<id>``),
@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 
 from raymouth import codec, degrade, metrics, roi, schema
 from raymouth.config import Config
-from raymouth.evaluate_data import EvaluateError, frame_seed
-from raymouth.evaluate_report import pooled_psnr
+from raymouth.evaluate.clips import EvaluateError, frame_seed
+from raymouth.stats import pooled_psnr
 
 KINDS = ("frame", "mouth", "soft")
 SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the resolution, no compression
@@ -38,15 +38,14 @@ ROWS_PER_GROUP = 16
 
 
 def _table(rows: list[dict]) -> pa.Table:
-    fields = [*[f for f in schema.FRAMES if f.name != "timestamp"], pa.field("reference", pa.binary())]
-    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+    return pa.Table.from_pylist(rows, schema=schema.frames_schema("reference", drop=("timestamp",)))
 
 
 def split_clip(path: str, work: Path, ref_share: float, strength: str, cfg: Config) -> tuple[str, int, int]:
     """Writes ``work/ref`` (the first frames) and ``work/in`` (the later ones, both kinds) for one
     clip; returns its id and the reference and input frame counts."""
     from raymouth import video
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
     from raymouth.locate import Locate
 
     vid = sanitize_id(Path(path).stem)
@@ -133,7 +132,7 @@ def score_run(run: Path, inputs: Path) -> dict[str, dict[str, Any]]:
             res["sharpness_ratio_in"] = float(np.mean([r["sharpness_ratio_in"] for r in ok]))
             res["sharpness_ratio_out"] = float(np.mean([r["sharpness_ratio_out"] if r["status"] == schema.STATUS_OK else r["sharpness_ratio_in"] for r in ok]))
             res["seam_max"] = float(np.max([r["seam"] for r in ok]))
-            res["colour_shift_max"] = float(np.max([r["delta_e"] for r in ok]))
+            res["delta_e_max"] = float(np.max([r["delta_e"] for r in ok]))
             res.update(_frame_measures(run, inputs, vid, ok))
         out[vid] = res
     return out
@@ -174,7 +173,7 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
     """Split, run the job twice (shipped / with the references, as run ``run_name``), score;
     writes ``<run_name>.json``. Re-running resumes both runs (finished ones cost nothing)."""
     from raymouth import pipeline
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
 
     trained = native_training_videos(cfg)
     out = Path(out_dir)
@@ -234,7 +233,7 @@ def markdown(report: dict) -> str:
             gap = a["sharpness_ratio_clean"] - a["sharpness_ratio_in"]
             moved = [(x["sharpness_ratio_out"] - x["sharpness_ratio_in"]) / gap if gap else float("nan") for x in (a, b)]
             sharp.append(f"| {vid}_{kind} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
-                         f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['colour_shift_max']:.2f} / {b['colour_shift_max']:.2f} | "
+                         f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['delta_e_max']:.2f} / {b['delta_e_max']:.2f} | "
                          f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
     return "\n\n".join("\n".join(t) for t in (tunes, psnr, sharp))
 
@@ -242,7 +241,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from raymouth import config as config_mod
 
-    ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate_reference", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate.reference", description=__doc__.splitlines()[0])
     ap.add_argument("clips", nargs="+", help="clean clips of people no shipped model trained on")
     ap.add_argument("--out", required=True, help="local folder: the datasets, both runs, RUN_NAME.json")
     ap.add_argument("--ref-share", type=float, default=0.6, help="share of each clip's frames, from its start, that is the reference")

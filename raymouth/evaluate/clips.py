@@ -1,5 +1,5 @@
 """Where `raymouth evaluate` gets its frames: video files (streamed, never whole in memory) or
-frames datasets, one clip at a time; plus the older reference-dataset builder (`make-reference`).
+frames datasets, one clip at a time.
 
 A clip is ``n`` frames of one video: evenly spaced over the whole video for the clean clips that
 are degraded at fixed strengths, or the first ``n`` consecutive frames for real lip-sync output
@@ -7,20 +7,18 @@ are degraded at fixed strengths, or the first ``n`` consecutive frames for real 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth import codec, schema, storage, units
-from raymouth.config import Config, DegradeConfig
+from raymouth import codec, degrade, schema, storage, units
+from raymouth.config import Config
 from raymouth.errors import UserError
+from raymouth.stats import spaced
 
 KEY_COLUMNS = ("video_id", "frame_index")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -40,18 +38,9 @@ class Clip:
     frames: list[np.ndarray] = field(default_factory=list)
 
 
-def spaced(count: int, n: int) -> list[int]:
-    """``n`` frame positions evenly spaced over ``count`` frames (first and last included); all if n <= 0."""
-    if count <= 0:
-        return []
-    if n <= 0 or n >= count:
-        return list(range(count))
-    return sorted({int(round(p)) for p in np.linspace(0, count - 1, n)})
-
-
 def frame_seed(seed: int, video_id: str, frame_index: int) -> int:
     """The noise seed of one frame: deterministic per (seed, clip, frame)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{video_id}:{frame_index}".encode()).digest()[:8], "little") & ((1 << 63) - 1)
+    return degrade.seed_of(seed, video_id, frame_index)
 
 
 def is_video_file(source: str) -> bool:
@@ -61,7 +50,7 @@ def is_video_file(source: str) -> bool:
 def video_clip(path: str, n: int, even: bool = True) -> Clip:
     """``n`` frames of a video file, streamed with ``raymouth.video`` (decoding stops after the last one wanted)."""
     from raymouth import video
-    from raymouth.ingest import sanitize_id
+    from raymouth.sources import sanitize_id
 
     clip = Clip(sanitize_id(Path(path).stem), str(path))
     if even:
@@ -137,81 +126,3 @@ def iter_clips(sources: list[str], cfg: Config, n: int, even: bool = True) -> It
             raise EvaluateError(f"{source}: not a video file ({', '.join(VIDEO_SUFFIXES)}) or a frames dataset folder")
         else:
             yield from dataset_clips(source, cfg, n, even)
-
-
-# ---------------------------------------------------------------- reference datasets (make-reference)
-
-
-def clip_seed(seed: int, video_id: str) -> int:
-    """One degradation seed per (seed, clip): a lip-sync generator degrades a whole clip alike."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{video_id}".encode()).digest()[:8], "little") & ((1 << 63) - 1)
-
-
-def degrade_mouth(frame: np.ndarray, box, seed: int, cfg: DegradeConfig) -> np.ndarray:
-    """A copy of the frame with only the box's pixels degraded (the rest byte-identical)."""
-    from raymouth.degrade import degrade
-
-    x0, y0, x1, y1 = box
-    out = frame.copy()
-    out[y0:y1, x0:x1] = degrade(frame[y0:y1, x0:x1], seed, cfg)
-    return out
-
-
-def training_videos(weights_dir: Path | None = None) -> set[str]:
-    """Video ids the shipped default weights were trained on, from their manifests (empty if none)."""
-    from raymouth.chain import WEIGHTS_DIR
-
-    seen: set[str] = set()
-    for path in sorted(Path(weights_dir or WEIGHTS_DIR).glob("*.json")):
-        manifest = json.loads(path.read_text())
-        metrics_data = (manifest.get("metrics") or {}).get("data")  # where raymouth.train records it
-        for data in (manifest.get("data"), metrics_data):
-            if isinstance(data, dict):
-                seen.update(str(v) for v in data.get("train_videos") or [])
-    return seen
-
-
-def _reference_schema() -> pa.Schema:
-    fields = [f for f in schema.FRAMES if f.name != "timestamp"]
-    return pa.schema([*fields, pa.field("timestamp", pa.float64()), pa.field("reference", pa.binary()), pa.field("degraded_box", pa.list_(pa.int32(), 4))])
-
-
-def make_reference_dataset(
-    clips: list[str | Path], out_uri: str, cfg: Config, frames_per_clip: int = 24, seed: int = 0, exclude_videos: set[str] | None = None
-) -> dict[str, Any]:
-    """Clean clips -> a frames dataset with ``image`` = mouth-degraded frame, ``reference`` = clean frame.
-
-    The mouth is located on the clean frame (the job's own ``Locate``); only that box is degraded
-    (``degrade.degrade`` with one seed per clip). ``raymouth evaluate`` reads such a dataset's
-    ``reference`` column as the clean clip. Clips in ``exclude_videos`` (default: those the
-    shipped weights were trained on, from their manifests) are refused: a test set is held out.
-    """
-    from raymouth import video
-    from raymouth.ingest import sanitize_id
-    from raymouth.locate import Locate
-
-    trained = training_videos() if exclude_videos is None else set(exclude_videos)
-    ids = [sanitize_id(Path(clip).stem) for clip in clips]
-    for clip, vid in zip(clips, ids):
-        if vid in trained:
-            raise EvaluateError(f"{clip}: the weights were trained on {vid}; choose a held-out clip")
-    out = storage.check_writable(out_uri, cfg.storage)
-    summary: dict[str, Any] = {"out_uri": out.uri, "videos": {}}
-    with Locate(cfg) as locate:
-        for clip, vid in zip(clips, ids):
-            fps = video.probe(clip).fps
-            decoded = list(islice(video.iter_frames(clip), frames_per_clip))
-            clean = [codec.encode(rgb) for _, _, rgb in decoded]
-            batch = {"video_id": np.array([vid] * len(clean), dtype=object), "frame_index": np.arange(len(clean), dtype=np.int32), "image": np.array(clean, dtype=object)}
-            located = locate(batch)
-            rows = []
-            for (index, t, rgb), ref_bytes, status, box in zip(decoded, clean, located["status"], located["mouth_box"]):
-                ok = status == schema.STATUS_OK
-                image = codec.encode(degrade_mouth(rgb, tuple(int(v) for v in box), clip_seed(seed, vid), cfg.degrade)) if ok else ref_bytes
-                rows.append({"video_id": vid, "frame_index": int(index), "fps": float(fps), "width": rgb.shape[1], "height": rgb.shape[0], "image": image, "timestamp": float(t), "reference": ref_bytes, "degraded_box": [int(v) for v in box] if ok else [0, 0, 0, 0]})
-            table = pa.Table.from_pylist(rows, schema=_reference_schema())
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink, row_group_size=8)
-            storage.write_bytes(out.join("frames", vid, "part-00000.parquet"), sink.getvalue().to_pybytes())
-            summary["videos"][vid] = {"frames": len(rows), "degraded": int(sum(s == schema.STATUS_OK for s in located["status"]))}
-    return summary

@@ -1,6 +1,6 @@
 """Throughput of the locate stage (decode + landmarks + box + crop) in one process on one core.
 
-``python -m raymouth.bench_locate VIDEO... [--frames N]`` prints frames/s per core. Frames are
+``python -m raymouth.bench.locate VIDEO... [--frames N]`` prints frames/s per core. Frames are
 pre-encoded as PNG (what ingest writes) outside the timed part; the timed part is exactly what a
 locate actor does per batch. The process is pinned to one CPU while timing (where the OS allows),
 so the figure is per core and sizes actor pools: pool throughput ≈ figure × cores given to locate.

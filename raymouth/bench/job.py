@@ -105,14 +105,15 @@ def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",
     """
     from raymouth import storage, units
     from raymouth.locate import Locate
-    from raymouth.stages import Composite, EnhanceStage, WriteOutput, table_to_batch
+    from raymouth.local import LocalStages
+    from raymouth.stages import EnhanceStage, WriteOutput, table_to_batch
 
     loc = storage.resolve(frames_uri, cfg.storage)
     plan = units.plan(loc, cfg.pipeline.rows_per_unit)
     costs = {mode: dict.fromkeys(STAGES, 0.0) for mode in modes}
     n = 0
     enhance = EnhanceStage(cfg)
-    composites = {mode: Composite(with_mode(cfg, mode), "bench") for mode in modes}
+    composites = {mode: LocalStages(cfg, "bench", enhance, output_mode=mode).composite for mode in modes}
     with Locate(cfg) as locate, tempfile.TemporaryDirectory() as tmp:
         writers = {mode: WriteOutput(f"{tmp}/{mode}", cfg.storage, False, mode) for mode in modes}
         step = cfg.pipeline.enhance_batch_size_cpu  # the batches the pipeline's model actors see

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from raymouth import degrade, schema
+from raymouth.stats import PSNR_CAP, pooled_psnr
 
 CLEAN = "clean"
 INPUT = "input"
-PSNR_CAP = 100.0
 FLICKER_LIMIT = 1.1  # the gate has no flicker limit; the evaluation's own: at most 10% more than the input's
 STRENGTH_TITLES = {
     "clean": "clean (no degradation): output PSNR vs the input itself, dB",
@@ -25,11 +25,6 @@ STRENGTH_TITLES = {
     "harsh": "harsh (4× + noise σ 3 + JPEG 40): ΔPSNR vs the degraded input, dB",
 }
 SHORT = {"clean": "clean", "mild": "mild", "lipsync": "lip-sync", "harsh": "harsh"}
-
-
-def pooled_psnr(mses: list[float]) -> float:
-    mse = float(np.mean(mses))
-    return PSNR_CAP if mse == 0.0 else float(min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse)))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -78,8 +73,8 @@ def clip_summary(rows: list[dict], base: list[dict]) -> dict[str, Any]:
         "ssim": ssim,
         "delta_ssim": ssim - ssim_in,
         "sharpness_ratio": _mean([r["sharpness_ratio"] for r in rows]),
-        "paste_seam": _mean([r.get("paste_seam") for r in rows]),
-        "colour_shift": _mean([r.get("colour_shift") for r in rows]),
+        "seam": _mean([r.get("seam") for r in rows]),
+        "delta_e": _mean([r.get("delta_e") for r in rows]),
         "detail_ratio": _mean([r.get("detail_ratio") for r in rows]),
         "rejected": sum(rejected.values()),
         "statuses": rejected,
@@ -136,16 +131,16 @@ def summarize_real(real: dict[str, dict[str, Any]], names: list[str]) -> dict[st
                 continue
             rows = by_variant[v]["rows"]
             ratio = _mean([r["sharpness_ratio"] for r in rows])
-            seams, shifts = [r["paste_seam"] for r in rows if "paste_seam" in r], [r["colour_shift"] for r in rows if "colour_shift" in r]
+            seams, shifts = [r["seam"] for r in rows if "seam" in r], [r["delta_e"] for r in rows if "delta_e" in r]
             rejected = _rejected(rows)
             out[clip][v] = {
                 "frames": len(rows),
                 "sharpness_ratio": ratio,
                 "delta_sharpness_ratio": ratio - base if ratio is not None and base is not None else None,
-                "paste_seam": _mean(seams),
-                "paste_seam_max": max(seams) if seams else None,
-                "colour_shift": _mean(shifts),
-                "colour_shift_max": max(shifts) if shifts else None,
+                "seam": _mean(seams),
+                "seam_max": max(seams) if seams else None,
+                "delta_e": _mean(shifts),
+                "delta_e_max": max(shifts) if shifts else None,
                 "flicker_ratio": by_variant[v]["flicker_ratio"],
                 "detail_ratio": _mean([r.get("detail_ratio") for r in rows]),
                 "rejected": sum(rejected.values()),
@@ -185,8 +180,8 @@ def criteria(report: dict[str, Any], variant: str) -> list[dict[str, Any]]:
         if not r:
             continue
         add(f"{clip}: sharpness ratio goes up (Δ > 0)", r["delta_sharpness_ratio"], 1e-9)
-        add(f"{clip}: gate paste seam ≤ {gate.get('max_seam')} ΔE (max over frames)", r["paste_seam_max"], gate.get("max_seam", 3.0), higher=False)
-        add(f"{clip}: gate colour shift ≤ {gate.get('max_delta_e')} ΔE (max over frames)", r["colour_shift_max"], gate.get("max_delta_e", 3.0), higher=False)
+        add(f"{clip}: gate paste seam ≤ {gate.get('max_seam')} ΔE (max over frames)", r["seam_max"], gate.get("max_seam", 3.0), higher=False)
+        add(f"{clip}: gate colour shift ≤ {gate.get('max_delta_e')} ΔE (max over frames)", r["delta_e_max"], gate.get("max_delta_e", 3.0), higher=False)
         add(f"{clip}: flicker ratio ≤ {FLICKER_LIMIT}", r["flicker_ratio"], FLICKER_LIMIT, higher=False)
     return checks
 
@@ -263,8 +258,8 @@ def real_table(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for clip, by_variant in report["real"].items():
         for v, r in by_variant.items():
-            seam = f"{fmt(r['paste_seam'])} / {fmt(r['paste_seam_max'])}" if r["paste_seam"] is not None else "–"
-            shift = f"{fmt(r['colour_shift'])} / {fmt(r['colour_shift_max'])}" if r["colour_shift"] is not None else "–"
+            seam = f"{fmt(r['seam'])} / {fmt(r['seam_max'])}" if r["seam"] is not None else "–"
+            shift = f"{fmt(r['delta_e'])} / {fmt(r['delta_e_max'])}" if r["delta_e"] is not None else "–"
             delta = fmt(r["delta_sharpness_ratio"], 2, True) if v != INPUT else "–"
             lines.append(f"| {clip} | {v} | {fmt(r['sharpness_ratio'])} | {delta} | {seam} | {shift} | {fmt(r['detail_ratio'])} | {fmt(r['flicker_ratio'])} | {reasons_text(r['rejected'], r['reasons'])} |")
     return "\n".join(lines)

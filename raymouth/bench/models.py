@@ -1,0 +1,46 @@
+"""Per-crop CPU time of each enhance-chain variant: ``python -m raymouth.bench.models MODELS_DIR``.
+
+Untrained ("random") weights: speed does not depend on the values. MODELS_DIR holds the
+official FSRCNN_x2.pb / LapSRN_x2.pb (variants whose graph is missing are skipped).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from raymouth.chain import RANDOM, bench_chain
+from raymouth.config import Config
+from raymouth.variants import BENCHED, frozen_graph, variant_overrides, with_overrides
+
+
+def variant_configs(models_dir: Path, threads: int = 0) -> dict[str, Config]:
+    """The bench's variants (``variants.BENCHED``: the native chain alone, + flip, + AE, each
+    first-version (square) SR backend alone, EDSR baseline and small, the autoencoder alone and
+    after EDSR) with untrained weights and ``threads`` TensorFlow threads; a variant whose frozen
+    graph is missing is skipped."""
+    table = variant_overrides(models_dir)
+    base = [f"enhance.tf_intra_op_threads={threads}", f"enhance.tf_inter_op_threads={min(threads, 2)}",
+            *(f"enhance.{m}_weights={RANDOM}" for m in ("edsr", "autoencoder", "native"))]
+    out = {}
+    for name in BENCHED:
+        pb = frozen_graph(table[name])
+        if pb and not pb.is_file():
+            continue
+        out[name] = with_overrides(Config(), [*base, *table[name]])
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("models_dir", type=Path)
+    parser.add_argument("--crops", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    for name, cfg in variant_configs(args.models_dir, args.threads).items():
+        print(json.dumps({"variant": name, **bench_chain(cfg, args.crops, args.batch)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from raymouth.evaluate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""`raymouth evaluate` and `raymouth make-reference` on the command line (also ``python -m raymouth.evaluate``)."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from raymouth import config as config_mod
+from raymouth import degrade
+from raymouth.config import Config
+from raymouth.evaluate.heldout import make_heldout_set
+from raymouth.evaluate.run import evaluate
+from raymouth.variants import EVALUATED, FROZEN_GRAPHS
+
+
+def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``raymouth evaluate CLIP... --out DIR [--real CLIP]... [--variants a,b] [--frames N]``."""
+    p = subparsers.add_parser("evaluate", help="mouth PSNR/SSIM gain of every enhance variant at fixed degradation strengths, and sharpness on real lip-sync output")
+    p.add_argument("clips", nargs="*", help="clean clips no model trained on: video files or frames datasets (local or s3://)")
+    p.add_argument("--out", required=True, help="local folder for evaluation.md, evaluation.json and contact sheets")
+    p.add_argument("--real", action="append", default=[], metavar="CLIP", help="real lip-sync output without a reference (repeatable)")
+    p.add_argument("--variants", default=None, metavar="A,B,...", help=f"variants to run (default: {','.join(EVALUATED)}; also {','.join(FROZEN_GRAPHS)})")
+    p.add_argument("--frozen-graphs", action="store_true", help=f"also run the slow official frozen graphs ({', '.join(FROZEN_GRAPHS)})")
+    p.add_argument("--strengths", default=None, metavar="A,B,...", help=f"fixed strengths (default: {','.join(degrade.STRENGTHS)})")
+    p.add_argument("--frames", type=int, default=16, metavar="N", help="evenly spaced frames per clean clip (0 = all; default 16)")
+    p.add_argument("--real-frames", type=int, default=48, metavar="N", help="first N frames of each real clip (default 48)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed of the harsh strength")
+    p.add_argument("--zoom", type=int, default=3, help="contact-sheet mouth zoom, at least 3 (nearest neighbour)")
+    p.add_argument("--pb-dir", default=None, help="folder with LapSRN_x2.pb / FSRCNN_x2.pb (default: the fixtures' models/)")
+    return p
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
+    variants = _names(args.variants)
+    if args.frozen_graphs:
+        variants = [*(variants or EVALUATED), *(g for g in FROZEN_GRAPHS if g not in (variants or ()))]
+    evaluate(args.clips, args.out, cfg, variants, args.frames, args.real, args.real_frames, args.seed, _names(args.strengths), pb_dir=args.pb_dir, sheet_zoom=args.zoom)
+    return 0
+
+
+def add_heldout_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``raymouth make-reference CLIP... --out URI [--frames N] [--seed S]``."""
+    p = subparsers.add_parser("make-reference", help="clean clips -> frames dataset (mouth degraded, clean frame as `reference`; evaluate reads the clean frame)")
+    p.add_argument("clips", nargs="+", help="clean video files not used for training")
+    p.add_argument("--out", required=True, help="output dataset URI (folder or s3://bucket/prefix)")
+    p.add_argument("--frames", type=int, default=24, metavar="N", help="first N frames of each clip")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def cmd_make_heldout(args: argparse.Namespace, cfg: Config) -> int:
+    summary = make_heldout_set(args.clips, args.out, cfg, args.frames, args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m raymouth.evaluate {evaluate,make-reference} ...`` (the same as the raymouth subcommands)."""
+    ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for add in (add_evaluate_parser, add_heldout_parser):
+        p = add(sub)
+        p.add_argument("--config", help="YAML config file")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = ap.parse_args(argv)
+    cfg = config_mod.load(args.config, args.overrides)
+    return {"evaluate": cmd_evaluate, "make-reference": cmd_make_heldout}[args.command](args, cfg)
