@@ -148,6 +148,7 @@ def model_weights(enh: EnhanceConfig, model: str) -> Path:
     """The weights file of ``model`` (native, edsr, autoencoder): configured or packaged default."""
     value, default, what = {
         "native": (enh.native_weights, "edsr_native.keras", "native EDSR"),
+        "native_detail": (enh.native_detail_weights, "edsr_native_detail.keras", "native EDSR (detail)"),
         "edsr": (enh.edsr_weights, f"edsr_x{enh.edsr.scale}.keras", "EDSR"),
         "autoencoder": (enh.autoencoder_weights, "autoencoder.keras", "autoencoder"),
     }[model]
@@ -165,6 +166,8 @@ def weight_files(enh: EnhanceConfig) -> list[tuple[str, Path]]:
     models: list[str] = []
     if enh.chain == "native":
         models.append("native")
+        if enh.detail > 0:
+            models.append("native_detail")
     elif enh.sr_backend == "edsr":
         models.append("edsr")
     if enh.use_autoencoder:
@@ -219,8 +222,22 @@ def _model(kind: str, enh: EnhanceConfig, tag: str):
 
 
 def build_native(enh: EnhanceConfig):
-    """The native-resolution model and its version tag."""
-    return _model("native", enh, f"native_{enh.native.num_blocks}x{enh.native.num_filters}")
+    """The native-resolution model and its version tag; with ``enhance.detail`` > 0 its
+    parameters are moved that far toward the detail-trained weights (one model, no extra cost)."""
+    model, version = _model("native", enh, f"native_{enh.native.num_blocks}x{enh.native.num_filters}")
+    if enh.detail <= 0:
+        return model, version
+    from raymouth import models
+    from raymouth.models.weights import load_checked
+
+    if enh.native_detail_weights == RANDOM:
+        detail, sha = models.build("native", enh)[0], RANDOM
+    else:
+        detail, manifest = load_checked(model_weights(enh, "native_detail"), expect_arch=models.arch("native", enh))
+        sha = manifest["sha256"][:12]
+    a = float(enh.detail)
+    model.set_weights([(1.0 - a) * w + a * d for w, d in zip(model.get_weights(), detail.get_weights())])
+    return model, f"{version}+detail{a:g}@{sha}"
 
 
 def _any_size_runner(model) -> Callable[[Batch], Batch]:

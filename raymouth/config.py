@@ -6,8 +6,6 @@ row so that a row always says which settings produced it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 
 from raymouth.errors import UserError
+from raymouth.identity import identity_hash, identity_of, join_key
+from raymouth.settings_types import ImageFormat, JpegQuality, NonNegFloat, NonNegInt, PosFloat, PosInt, Range, Share
 
 
 class ConfigError(UserError, ValueError):
@@ -23,61 +23,6 @@ class ConfigError(UserError, ValueError):
 
 
 SECRET_STORAGE_KEYS = ("access_key_id", "secret_access_key", "session_token")  # never hashed or written
-
-# Settings that change how a run executes, not what it writes: left out of ``Config.hash()``,
-# the run's identity, so a run can be resumed with other pool sizes, batch sizes or threads.
-# An entry is a section (every key in it) or one dotted key.
-EXECUTION_KEYS = (
-    "storage",  # where the data is and how to connect to it
-    "train",  # an enhance run reads trained weights (enhance.*_weights); how they were trained is theirs
-    "degrade",  # training and evaluation pairs only; an enhance run never degrades anything
-    "ingest.max_parallel_videos",
-    "enhance.tf_intra_op_threads",
-    "enhance.tf_inter_op_threads",
-    "pipeline.locate_batch_size",
-    "pipeline.enhance_batch_size_cpu",
-    "pipeline.enhance_batch_size_gpu",
-    "pipeline.composite_batch_size",
-    "pipeline.locate_actors",
-    "pipeline.enhance_actors",
-    "pipeline.num_gpus_per_enhance_actor",
-    "pipeline.cpus_per_actor",
-    "pipeline.max_block_mib",
-    # per-identity fine-tuning: a run with --reference records these settings (and the
-    # train.*/degrade.* ones its fine-tunes use) in run.json and refuses a resume with others
-    # (reference.record), so runs without a reference keep their identity
-    "reference",
-)
-
-
-@dataclass(frozen=True)
-class Range:
-    """Bounds of a numeric setting, declared as ``Annotated[int, Range(min=1)]``; checked on load."""
-
-    min: float | None = None  # inclusive
-    max: float | None = None  # inclusive
-    gt: float | None = None  # exclusive lower bound
-    lt: float | None = None  # exclusive upper bound
-
-    def problem(self, value: float) -> str | None:
-        if self.min is not None and value < self.min:
-            return f"at least {self.min:g}"
-        if self.gt is not None and value <= self.gt:
-            return f"greater than {self.gt:g}"
-        if self.max is not None and value > self.max:
-            return f"at most {self.max:g}"
-        if self.lt is not None and value >= self.lt:
-            return f"less than {self.lt:g}"
-        return None
-
-
-PosInt = Annotated[int, Range(min=1)]
-NonNegInt = Annotated[int, Range(min=0)]
-PosFloat = Annotated[float, Range(gt=0)]
-NonNegFloat = Annotated[float, Range(min=0)]
-Share = Annotated[float, Range(min=0, max=1)]  # a probability or fraction
-JpegQuality = Annotated[int, Range(min=1, max=100)]
-ImageFormat = Literal["png", "jpeg"]
 
 
 @dataclass
@@ -161,6 +106,12 @@ class EnhanceConfig:
     # -> sharpen -> autoencoder at ae_px² -> back to the crop's size), kept for evaluation.
     chain: Literal["native", "square"] = "native"  # native | square
     native_weights: str = ""  # "" = the package's default native weights
+    # native chain: 0 = the fidelity weights (native_weights); 1 = the weights fine-tuned from
+    # them with the fine-detail loss (native_detail_weights); between: their parameters
+    # interpolated (ESRGAN's network interpolation). Higher: real lip-sync mouths come out
+    # sharper, mildly degraded ones lose PSNR (README: "Fidelity or detail").
+    detail: Share = 0.0
+    native_detail_weights: str = ""  # "" = the package's edsr_native_detail.keras
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
     correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
@@ -208,14 +159,14 @@ class GateConfig:
 
     # ΔE 2.3 is about one just-noticeable difference; the default chain measures ~0.4 (seam) and
     # ~0.2 (colour shift) on the fixture clips, so these catch failures, not normal output.
-    max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (metrics.paste_seam), ΔE
-    max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (metrics.colour_shift), ΔE
+    max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (gate_scores.paste_seam), ΔE
+    max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (gate_scores.colour_shift), ΔE
     max_sharpness_ratio: PosFloat = 3.0  # mouth 3x sharper than the face around it = artefacts
     # ... unless the input mouth was already that sharp (teeth against smooth cheeks): then only
     # a jump beyond this many times its own ratio is. Real restorations of mouths above 3 measured
     # at most 1.34x (held-out clips, lip-sync/harsh strengths); grid and ringing artefacts far more.
     max_sharpness_gain: PosFloat = 1.5
-    # Below this share of the input's band-pass detail (metrics.detail_ratio, DoG sigma 0.7-2 px,
+    # Below this share of the input's band-pass detail (gate_scores.detail_ratio, DoG sigma 0.7-2 px,
     # RMS inside the paste's alpha) the model would soften the mouth: lost_detail. Measured on 40
     # mouths of the 10 fixture clips: identity 1.0, JPEG-90 copy >= 0.995, degraded (mild/lipsync/
     # harsh) input -> clean output >= 1.03, square chain (shipped EDSR) >= 0.974; Gaussian blur
@@ -237,7 +188,7 @@ class PipelineConfig:
     # patch: a row stores the enhanced mouth rectangle (PNG) and its box, not a new frame; the
     # frame is the input frame with the patch pasted (raymouth.compose, export). Full frames made
     # the output 199% of the input's bytes. frame: the whole enhanced frame, as before. It changes
-    # what a run writes, so it is part of the run's identity (not in EXECUTION_KEYS).
+    # what a run writes, so it is part of the run's identity (not in identity.EXECUTION_KEYS).
     output_mode: Literal["patch", "frame"] = "patch"
     output_format: ImageFormat = "png"  # frame mode's frames (patches are always PNG: lossless)
     rows_per_unit: PosInt = 256  # resume and smoothing grain; bounds one locate actor's memory
@@ -314,7 +265,7 @@ class Config:
     def hash(self) -> str:
         """Stable short hash of the settings that decide the output (``identity``): a run's identity.
 
-        Execution-only settings (``EXECUTION_KEYS``: pool sizes, batch sizes, threads, storage
+        Execution-only settings (``identity.EXECUTION_KEYS``: pool sizes, batch sizes, threads, storage
         connection, training) and credentials are left out.
         """
         return identity_hash(self.identity())
@@ -324,37 +275,6 @@ class Config:
         return identity_of(self.to_dict())
 
 
-def flatten(data: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """Nested config dict -> ``{"section.key": value}``."""
-    flat: dict[str, Any] = {}
-    for name, value in data.items():
-        key = _join(where, name)
-        if isinstance(value, dict):
-            flat.update(flatten(value, key))
-        else:
-            flat[key] = value
-    return flat
-
-
-def is_execution_key(key: str) -> bool:
-    return any(key == k or key.startswith(k + ".") for k in EXECUTION_KEYS)
-
-
-def identity_of(data: dict[str, Any]) -> dict[str, Any]:
-    """The output-deciding part of a (nested) config dict, e.g. one read back from a run.json."""
-    return {k: v for k, v in flatten(data).items() if not is_execution_key(k)}
-
-
-def identity_hash(identity: dict[str, Any]) -> str:
-    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def identity_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(key, old value, new value)`` for every output-deciding key that differs (missing = None)."""
-    return [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-
-
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"config: '{where or 'top level'}' must be a mapping")
@@ -362,17 +282,13 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"config: unknown key '{_join(where, unknown[0])}'")
+        raise ConfigError(f"config: unknown key '{join_key(where, unknown[0])}'")
     kwargs = {}
     for name, value in data.items():
         typ = hints[name]
-        key = _join(where, name)
+        key = join_key(where, name)
         kwargs[name] = _build(typ, value, key) if dataclasses.is_dataclass(typ) else _coerce(typ, value, key)
     return cls(**kwargs)
-
-
-def _join(where: str, name: str) -> str:
-    return f"{where}.{name}" if where else name
 
 
 def _coerce(typ: Any, value: Any, key: str) -> Any:

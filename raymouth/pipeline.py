@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth import config as config_mod
-from raymouth import reference, schema, storage, units
+from raymouth import identity, reference, schema, storage, units
 from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
 from raymouth.errors import UserError
@@ -79,7 +78,7 @@ def check_models(cfg: Config) -> None:
 
 def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config, refs: dict | None = None) -> bool:
     """Record the run's input, settings and references; refuse to continue a run id with other
-    input, other output-deciding settings (``config.EXECUTION_KEYS`` may change) or other
+    input, other output-deciding settings (``identity.EXECUTION_KEYS`` may change) or other
     references (``reference.record``). True when new."""
     marker = run_loc.join("run.json")
     if storage.exists(marker):
@@ -89,7 +88,7 @@ def _claim_run(run_loc: storage.Location, in_uri: str, cfg: Config, refs: dict |
                 f"run {run_loc.uri} was started with input {theirs.get('input')}, not {in_uri}; use another --run-id"
             )
         if "config" in theirs:
-            diff = config_mod.identity_diff(config_mod.identity_of(theirs["config"]), cfg.identity())
+            diff = identity.identity_diff(identity.identity_of(theirs["config"]), cfg.identity())
         else:  # a run.json without the settings themselves: only the hashes can be compared
             diff = [] if theirs.get("config_hash") == cfg.hash() else [("config_hash", theirs.get("config_hash"), cfg.hash())]
         diff += reference.record_diff(theirs.get("references"), refs)

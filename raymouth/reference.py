@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 
 from raymouth import storage, units
-from raymouth.config import Config, flatten, identity_diff
+from raymouth.config import Config
+from raymouth.identity import flatten, identity_diff
 from raymouth.errors import UserError
 
 MAP_HEADER = ("input_video_id", "reference_video_id")

@@ -73,8 +73,8 @@ def reject_reasons(value: str | None) -> list[str]:
 
 
 # Per-row measures (NaN where not measured). seam and delta_e are what the paste itself adds, in
-# ΔE units (metrics.paste_seam, metrics.colour_shift); detail_ratio is the mouth's band-pass detail
-# kept by the paste, output over input (metrics.detail_ratio); psnr/ssim need a reference column.
+# ΔE units (gate_scores.paste_seam, gate_scores.colour_shift); detail_ratio is the mouth's band-pass detail
+# kept by the paste, output over input (gate_scores.detail_ratio); psnr/ssim need a reference column.
 METRIC_COLUMNS = (
     "sharpness_in",
     "sharpness_out",

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth import codec, compose, metrics, roi, schema, storage, units
+from raymouth import codec, compose, gate_scores, metrics, roi, schema, storage, units
 from raymouth.config import Config, StorageConfig
 
 INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "_unit")
@@ -159,7 +159,7 @@ class Composite:
         changed = roi.support_box(alpha, box)
         # Colour matching and the paste's scores read the mask's support and their reach around
         # it, no more of the box (the same values up to summation order: nothing else is weighted).
-        near = roi.grow_within(changed, max(loc.colour_ring_px, metrics.PASTE_REACH_PX), box)
+        near = roi.grow_within(changed, max(loc.colour_ring_px, gate_scores.PASTE_REACH_PX), box)
         inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
         alpha, crop_out = alpha[inner], crop_out[inner]
         matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px)
@@ -169,14 +169,14 @@ class Composite:
         (wx0, wy0, wx1, wy1), local = roi.window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
         original = roi.crop(frame, near)
-        seam, shift = metrics.paste_colour(original, matched, alpha)
+        seam, shift = gate_scores.paste_colour(original, matched, alpha)
         m = {
-            **metrics.paste_sharpness(before, after, local),
+            **gate_scores.paste_sharpness(before, after, local),
             # What the paste adds, measured where it can show: along the feather, and in colour.
             "seam": seam,
             "delta_e": shift,
             # What it would take away: the mouth's band-pass detail, pasted over original.
-            "detail_ratio": metrics.detail_ratio(original, matched, alpha),
+            "detail_ratio": gate_scores.detail_ratio(original, matched, alpha),
         }
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)

@@ -4,7 +4,9 @@ model bench (``raymouth.bench.models``).
 A variant is ``section.key=value`` overrides on top of a base config (validated like ``--set``).
 ``identity`` pastes the input crop back without any model (colour match + paste + gate only);
 ``default`` adds nothing: the shipped (or the user's) config as it is. ``native`` is the native
-chain alone (one model call, no flip ensemble, sharpening or autoencoder). ``square`` is the first
+chain alone (one model call, no flip ensemble, sharpening or autoencoder). ``detail0.5`` /
+``detail1``: native + flip with its weights half / all the way to the detail-trained ones
+(``enhance.detail``). ``square`` is the first
 version (crop -> 64² -> EDSR x2 -> sharpen -> the seed's autoencoder at 128² -> back);
 ``sharpen`` and ``bicubic`` run the same 64² square chain with sharpening only / bicubic only.
 ``lapsrn`` / ``fsrcnn`` are the official frozen graphs (slow; evaluate runs them only when asked
@@ -24,7 +26,7 @@ IDENTITY = "identity"
 DEFAULT = "default"
 SEED_SHARPEN = 0.5  # amount of the sharpen variants; the seed names cv2.addWeighted but no amount
 FROZEN_GRAPHS = ("lapsrn", "fsrcnn")
-EVALUATED = (IDENTITY, DEFAULT, "native", "native+flip", "native+sharpen", "native+ae", "square", "sharpen", "bicubic")
+EVALUATED = (IDENTITY, DEFAULT, "native", "native+flip", "native+sharpen", "native+ae", "detail0.5", "detail1", "square", "sharpen", "bicubic")
 BENCHED = ("native", "native+flip", "native+flip+ae", "bicubic", "fsrcnn", "lapsrn", "edsr_16x64", "edsr_8x32", "ae", "edsr_8x32+ae", "edsr_16x64+ae")
 
 
@@ -53,6 +55,8 @@ def variant_overrides(pb_dir: Path | None = None) -> dict[str, list[str]]:
         "native+flip": [*native, "enhance.flip_ensemble=true"],
         "native+sharpen": [*native, sharp],
         "native+ae": [*native, "enhance.use_autoencoder=true"],
+        "detail0.5": [*native, "enhance.flip_ensemble=true", "enhance.detail=0.5"],
+        "detail1": [*native, "enhance.flip_ensemble=true", "enhance.detail=1"],
         "square": [*square, "enhance.sr_backend=edsr", sharp, "enhance.use_autoencoder=true"],
         "sharpen": [*square, "enhance.sr_backend=none", "enhance.use_autoencoder=false", sharp],
         "bicubic": [*square, "enhance.sr_backend=bicubic", *plain],

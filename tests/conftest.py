@@ -190,3 +190,11 @@ def small_model_overrides(tmp_path_factory) -> list[str]:
         "gate.max_sharpness_ratio=1000",
         "gate.min_detail_ratio=0",
     ]
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    """skimage's 512x512 astronaut: a natural image with a face, for the measures' tests."""
+    from skimage import data
+
+    return data.astronaut()

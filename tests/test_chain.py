@@ -201,3 +201,25 @@ def test_flip_ensemble_makes_the_chain_mirror_equivariant():
     assert not np.array_equal(plain([mirrored])[0], plain([crop])[0][:, ::-1])
     np.testing.assert_array_equal(flip([mirrored])[0], flip([crop])[0][:, ::-1])
     assert flip.model_version.endswith("+flip")
+
+
+def test_detail_moves_the_shipped_weights_toward_the_detail_weights():
+    """enhance.detail: 0 is the fidelity model, 1 the detail-trained one (loaded as the native
+    weights, the same output), between them their parameters interpolated in one model."""
+    from raymouth.chain import WEIGHTS_DIR, build_native, weight_files
+
+    def enh(**kw):
+        return from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False, **kw}}).enhance
+
+    fidelity, _ = build_native(enh())
+    detail_file = WEIGHTS_DIR / "edsr_native_detail.keras"
+    as_native, _ = build_native(enh(native_weights=str(detail_file)))
+    half, version = build_native(enh(detail=0.5))
+    full, _ = build_native(enh(detail=1.0))
+    assert "+detail0.5@" in version
+    for f, d, h, w in zip(fidelity.get_weights(), as_native.get_weights(), half.get_weights(), full.get_weights()):
+        np.testing.assert_allclose(h, 0.5 * (f + d), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(w, d)
+    assert any(not np.array_equal(f, d) for f, d in zip(fidelity.get_weights(), as_native.get_weights()))
+    assert ("enhance.native_detail_weights", detail_file) in weight_files(enh(detail=0.5))
+    assert all(key != "enhance.native_detail_weights" for key, _ in weight_files(enh()))

@@ -1,6 +1,6 @@
 import pytest
 
-from raymouth import config
+from raymouth import config, identity
 
 
 def test_defaults_load_and_hash_is_stable():
@@ -114,11 +114,11 @@ def test_execution_settings_are_not_part_of_the_run_identity():
     for output_key in ("enhance.sharpen.amount=0.5", "pipeline.rows_per_unit=64", "pipeline.output_format=jpeg", "pipeline.output_mode=frame",
                        "locate.margin=0.2"):
         assert config.load(None, [output_key]).hash() != base.hash(), output_key
-    assert all(not config.is_execution_key(k) for k in base.identity())
+    assert all(not identity.is_execution_key(k) for k in base.identity())
     assert "pipeline.rows_per_unit" in base.identity() and "pipeline.locate_actors" not in base.identity()
 
 
 def test_identity_diff_names_keys_and_values():
     old = config.load().identity()
     new = config.load(None, ["enhance.sharpen.amount=0.5", "gate.max_seam=2"]).identity()
-    assert config.identity_diff(old, new) == [("enhance.sharpen.amount", 0.0, 0.5), ("gate.max_seam", 3.0, 2.0)]
+    assert identity.identity_diff(old, new) == [("enhance.sharpen.amount", 0.0, 0.5), ("gate.max_seam", 3.0, 2.0)]
