@@ -208,17 +208,23 @@ def build_sr(enh: EnhanceConfig) -> tuple[Callable[[Batch], Batch], str]:
     return frozen.upscale_batch, f"{frozen.family}_x{frozen.scale}@{frozen.sha256[:12]}"
 
 
-def _model(kind: str, enh: EnhanceConfig, tag: str):
-    """The configured model of ``kind`` (``models.build`` for ``random`` weights, else the checked
-    weights file) and its version tag ``<tag>@<random | the file's sha256 prefix>``."""
+def _load(weights: str, kind: str, enh: EnhanceConfig):
+    """The model of ``kind`` that ``enhance.<weights>_weights`` names (``models.build`` for
+    ``random``, else the checked weights file) and its id: ``random`` or the file's sha256 prefix."""
     from raymouth import models
 
-    if getattr(enh, f"{kind}_weights") == RANDOM:
-        return models.build(kind, enh)[0], f"{tag}@{RANDOM}"
+    if getattr(enh, f"{weights}_weights") == RANDOM:
+        return models.build(kind, enh)[0], RANDOM
     from raymouth.models.weights import load_checked
 
-    model, manifest = load_checked(model_weights(enh, kind), expect_arch=models.arch(kind, enh))
-    return model, f"{tag}@{manifest['sha256'][:12]}"
+    model, manifest = load_checked(model_weights(enh, weights), expect_arch=models.arch(kind, enh))
+    return model, manifest["sha256"][:12]
+
+
+def _model(kind: str, enh: EnhanceConfig, tag: str):
+    """The configured model of ``kind`` and its version tag ``<tag>@<random | sha256 prefix>``."""
+    model, ident = _load(kind, kind, enh)
+    return model, f"{tag}@{ident}"
 
 
 def build_native(enh: EnhanceConfig):
@@ -227,17 +233,10 @@ def build_native(enh: EnhanceConfig):
     model, version = _model("native", enh, f"native_{enh.native.num_blocks}x{enh.native.num_filters}")
     if enh.detail <= 0:
         return model, version
-    from raymouth import models
-    from raymouth.models.weights import load_checked
-
-    if enh.native_detail_weights == RANDOM:
-        detail, sha = models.build("native", enh)[0], RANDOM
-    else:
-        detail, manifest = load_checked(model_weights(enh, "native_detail"), expect_arch=models.arch("native", enh))
-        sha = manifest["sha256"][:12]
+    detail, ident = _load("native_detail", "native", enh)
     a = float(enh.detail)
     model.set_weights([(1.0 - a) * w + a * d for w, d in zip(model.get_weights(), detail.get_weights())])
-    return model, f"{version}+detail{a:g}@{sha}"
+    return model, f"{version}+detail{a:g}@{ident}"
 
 
 def _any_size_runner(model) -> Callable[[Batch], Batch]:
