@@ -6,6 +6,7 @@ Resume: a re-run with the same run id skips finished units and redoes partly wri
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -139,7 +140,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         compute=ray.data.ActorPoolStrategy(size=sizes.enhance_actors),  # model loaded once per actor
         num_gpus=sizes.gpus_per_enhance_actor,  # 0 on a CPU-only cluster
         num_cpus=p.cpus_per_actor,
-        fn_constructor_kwargs={"cfg": cfg, "models": models},
+        fn_constructor_kwargs={"cfg": _with_threads(cfg, sizes.enhance_threads), "models": models},
     )
     ds = ds.map_batches(
         composite_and_write,
@@ -155,6 +156,11 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         },
     )
     return ds
+
+
+def _with_threads(cfg: Config, threads: int) -> Config:
+    """``cfg`` with the enhance actors' TensorFlow threads (an execution setting: same run identity)."""
+    return dataclasses.replace(cfg, enhance=dataclasses.replace(cfg.enhance, tf_intra_op_threads=threads))
 
 
 PROGRESS_EVERY_S = 5.0  # a progress line this often when the console is not a terminal

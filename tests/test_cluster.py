@@ -165,11 +165,21 @@ def _sizes(resources: dict, *sets: str):
 def test_stage_sizes_cpu_only():
     s = _sizes({"CPU": 16})
     assert s.gpus_per_enhance_actor == 0
-    assert (s.locate_actors, s.enhance_actors, s.composite_actors) == (8, 8, 8)  # 32 half-CPU slots
+    assert (s.locate_actors, s.enhance_actors, s.composite_actors) == (8, 16, 8)  # 32 half-CPU slots
+    assert s.enhance_threads == 1  # 16 cores shared by 16 model actors
     assert s.enhance_batch_size == config.load(None, []).pipeline.enhance_batch_size_cpu
     tiny = _sizes({"CPU": 2})  # this machine: 4 slots
-    assert (tiny.locate_actors, tiny.enhance_actors, tiny.composite_actors) == (1, 1, 1)
+    assert (tiny.locate_actors, tiny.enhance_actors, tiny.composite_actors, tiny.enhance_threads) == (1, 2, 1, 1)
     assert _sizes({}).enhance_actors == 1  # no CPU reported yet (autoscaling from zero)
+
+
+def test_stage_sizes_enhance_threads_share_the_cores():
+    """On CPU-only clusters each model actor gets its share of the cores, not all of them;
+    a configured thread count wins, and on GPUs TensorFlow keeps its default (0)."""
+    assert _sizes({"CPU": 8}, "pipeline.enhance_actors=2").enhance_threads == 4
+    assert _sizes({"CPU": 8}, "pipeline.cpus_per_actor=1").enhance_threads == 2  # 8 slots -> 4 model actors
+    assert _sizes({"CPU": 16}, "enhance.tf_intra_op_threads=3").enhance_threads == 3
+    assert _sizes({"CPU": 16, "GPU": 2}).enhance_threads == 0
 
 
 def test_stage_sizes_one_enhance_actor_per_gpu_by_default():
