@@ -269,11 +269,14 @@ def _accumulate(summary: dict, previous: dict, rows_now: int, wall_now: float, f
         summary["first_output_s"] = previous.get("first_output_s")
 
 
+MEAN_UNITS = 1_000_000  # fixed point for the summary's means: which actor wrote which metrics file varies run to run
+
+
 def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> dict:
     """Counts and means over the whole run, streamed from the metrics table (no image bytes)."""
     statuses: Counter = Counter()
     reasons: Counter = Counter()  # per single reason (schema.REJECT_REASONS); a "+" row counts under each
-    sums: dict[str, float] = {}
+    sums: dict[str, int] = {}  # in MEAN_UNITS: integers add up the same in any file order
     counts: dict[str, int] = {}
     versions: set[str] = set()
     for path in storage.list_files(plan.run_loc.join("metrics"), ".parquet"):
@@ -286,7 +289,7 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         for name in schema.METRIC_COLUMNS:
             values = table.column(name).to_numpy(zero_copy_only=False).astype(float)
             values = values[np.isfinite(values)]
-            sums[name] = sums.get(name, 0.0) + float(values.sum())
+            sums[name] = sums.get(name, 0) + int(np.round(values * MEAN_UNITS).astype(np.int64).sum())
             counts[name] = counts.get(name, 0) + int(values.size)
     total = sum(statuses.values())
     return {
@@ -297,7 +300,7 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         "rows_this_invocation": rows_this_run,
         "status_counts": dict(sorted(statuses.items())),
         "reject_reason_counts": {r: reasons[r] for r in schema.REJECT_REASONS if reasons[r]},
-        "metric_means": {k: sums[k] / counts[k] for k in schema.METRIC_COLUMNS if counts.get(k)},
+        "metric_means": {k: sums[k] / counts[k] / MEAN_UNITS for k in schema.METRIC_COLUMNS if counts.get(k)},
         "wall_s": round(wall_s, 2),
         "frames_per_s": round(rows_this_run / wall_s, 2) if wall_s > 0 and rows_this_run else 0.0,
         "model_versions": sorted(versions),

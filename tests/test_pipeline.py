@@ -319,3 +319,24 @@ def test_worker_node_dies_mid_run(tmp_path):
     assert '"ok"' in proc.stdout.split("SUMMARY", 1)[1], "the run did not finish after losing the node"
     out = read_run(tmp_path / "out" / "node")
     assert sorted(keys_of(out)) == [("retalking_face_5", i) for i in range(32)]
+
+
+def test_summary_means_do_not_depend_on_how_rows_fall_into_files(tmp_path):
+    """Which actor writes which metrics file varies run to run; the summary's means must not."""
+    rng = np.random.default_rng(0)
+    n = 300
+    columns = {name: rng.normal(40.0, 15.0, n) * 10.0 ** rng.integers(-3, 4, n) for name in schema.METRIC_COLUMNS}
+    columns["psnr_in"][::7] = np.nan  # rows without a reference: left out of the mean
+    table = pa.table({"status": [schema.STATUS_OK] * n, "model_version": ["m"] * n, **columns})
+    summaries = []
+    for layout, cuts in (("one", [0, n]), ("many", [0, 1, 17, 150, 151, 299, n])):
+        (tmp_path / layout / "metrics").mkdir(parents=True)
+        order = rng.permutation(n) if layout == "many" else np.arange(n)
+        for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
+            pq.write_table(table.take(order[a:b]), tmp_path / layout / "metrics" / f"part-{k:03d}.parquet")
+        loc = storage.Location(pa.fs.LocalFileSystem(), str(tmp_path / layout), str(tmp_path / layout))
+        plan = pipeline.RunPlan(in_loc=loc, run_loc=loc, run_id="r", all_units=[], todo=[])
+        summaries.append(pipeline.summarize(plan, n, 1.0, config.load())["metric_means"])
+    assert summaries[0] == summaries[1]
+    for name in schema.METRIC_COLUMNS:
+        assert summaries[0][name] == pytest.approx(np.nanmean(columns[name]), rel=1e-6, abs=1e-6)
