@@ -235,6 +235,10 @@ class ReferenceConfig:
     steps: PosInt = 400  # training steps per identity (batches of train.batch_size patches of train.patch_px²)
     max_minutes: PosFloat = 2.5  # wall-clock budget of one identity's whole fine-tune (reading, locating, training, scoring); training stops early to keep it
     learning_rate: PosFloat = 5e-4  # Adam's starting rate, cosine-decayed over `chunks` (train.learning_rate's code)
+    # Weight of the fine-detail term (models.losses.laplacian_rms) in the fine-tunes' loss, in place
+    # of train.detail_loss_weight: the target is the person's own sharp mouth, so matching its amount
+    # of fine detail is what moves a soft lip-synced mouth toward the source (README: measured gain).
+    detail_loss_weight: NonNegFloat = 0.5
     chunks: PosInt = 10  # the fine-tune's "epochs": the learning rate is set once per chunk
     frame_stride: PosInt = 2  # every Nth reference frame (neighbouring frames are near-duplicates)
     max_frames: PosInt = 400  # at most this many reference frames per identity, evenly spaced (bounds memory and time)

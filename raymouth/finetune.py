@@ -4,8 +4,9 @@ Each task streams that person's frames from the reference dataset (every
 ``reference.frame_stride``-th, at most ``reference.max_frames`` evenly spaced), finds the mouths
 with the job's own ``Locate``, holds back the last ``reference.val_share`` of them in time, and
 fine-tunes the shipped native model on the rest with the training's own fit step
-(``native_fit``: the same pairs, loss and optimiser as ``raymouth train native``, the learning
-rate from ``train.learning_rate``) for ``reference.steps`` steps, or fewer where the whole
+(``native_fit``: the same pairs, loss and optimiser as ``raymouth train native``; the learning
+rate ``reference.learning_rate`` on ``train.learning_rate``'s schedule, the fine-detail term
+weighted by ``reference.detail_loss_weight``) for ``reference.steps`` steps, or fewer where the whole
 fine-tune would overrun ``reference.max_minutes``. Then
 the shipped and the fine-tuned chain restore the held-back mouths degraded at
 ``reference.val_strength`` (seeded); the fine-tune is used only where it scores higher.
@@ -123,7 +124,7 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config, de
     from raymouth.train_worker import learning_rate
 
     r = cfg.reference
-    tune = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=r.learning_rate))
+    tune = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=r.learning_rate, detail_loss_weight=r.detail_loss_weight))
     compile_native(model, tune)
     started = time.monotonic()
     done, loss, per_chunk = 0, float("nan"), -(-r.steps // r.chunks)

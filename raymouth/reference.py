@@ -126,7 +126,7 @@ def settings(cfg: Config) -> dict:
     """The settings that decide what a fine-tune makes (``reference.*`` without the execution
     ones, the degradations, and the training settings it shares with ``raymouth train``)."""
     ref = {k: v for k, v in dataclasses.asdict(cfg.reference).items() if k not in ("cache_size", "num_gpus", "cpus")}
-    train = {k: getattr(cfg.train, k) for k in ("batch_size", "patch_px", "edge_loss_weight", "detail_loss_weight", "flip", "seed", "cosine_decay")}
+    train = {k: getattr(cfg.train, k) for k in ("batch_size", "patch_px", "edge_loss_weight", "flip", "seed", "cosine_decay")}
     return {"reference": ref, "train": train, "degrade": dataclasses.asdict(cfg.degrade)}
 
 

@@ -227,6 +227,20 @@ def test_a_fine_tune_that_does_not_beat_the_shipped_model_is_not_used(datasets, 
     assert set(table.column("model_version").to_pylist()) == {EnhanceStage(cfg).model_version}
 
 
+def test_the_fine_tune_weighs_detail_by_its_own_setting():
+    """The fine-tunes' loss takes reference.detail_loss_weight, not the generic training's."""
+    from raymouth.chain import build_native
+
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(4)]
+    for weight in (0.0, 0.7):
+        cfg = tiny_cfg(f"reference.detail_loss_weight={weight}", "train.detail_loss_weight=0.3")
+        model, _ = build_native(cfg.enhance)
+        r = finetune.fine_tune(model, crops, "src", cfg, deadline=time.monotonic() + 120)
+        assert r["steps"] == cfg.reference.steps and np.isfinite(r["loss"])
+        assert model.loss.detail_weight == pytest.approx(weight)
+
+
 @pytest.mark.slow
 def test_resume_after_the_fine_tunes_redoes_none(datasets, tmp_path):
     """SIGKILL the driver (and its local Ray) once the fine-tune has finished, re-run: the
