@@ -289,7 +289,8 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         for name in schema.METRIC_COLUMNS:
             values = table.column(name).to_numpy(zero_copy_only=False).astype(float)
             values = values[np.isfinite(values)]
-            sums[name] = sums.get(name, 0) + int(np.round(values * MEAN_UNITS).astype(np.int64).sum())
+            # Python ints: exact at any magnitude (a ratio over a flat surround can reach 1e10+, past int64 in units)
+            sums[name] = sums.get(name, 0) + sum(map(int, np.round(values * MEAN_UNITS).tolist()))
             counts[name] = counts.get(name, 0) + int(values.size)
     total = sum(statuses.values())
     return {

@@ -327,6 +327,7 @@ def test_summary_means_do_not_depend_on_how_rows_fall_into_files(tmp_path):
     n = 300
     columns = {name: rng.normal(40.0, 15.0, n) * 10.0 ** rng.integers(-3, 4, n) for name in schema.METRIC_COLUMNS}
     columns["psnr_in"][::7] = np.nan  # rows without a reference: left out of the mean
+    columns["sharpness_ratio_out"][5] = 3e13  # a mouth over a flat surround: past int64 once in fixed point
     table = pa.table({"status": [schema.STATUS_OK] * n, "model_version": ["m"] * n, **columns})
     summaries = []
     for layout, cuts in (("one", [0, n]), ("many", [0, 1, 17, 150, 151, 299, n])):
