@@ -112,6 +112,16 @@ class EnhanceConfig:
     # sharper, mildly degraded ones lose PSNR (README: "Fidelity or detail").
     detail: Share = 0.0
     native_detail_weights: str = ""  # "" = the package's edsr_native_detail.keras
+    # Detail where the mouth is softer than the face around it (chain.detail_level): a lip-synced
+    # mouth is, a mouth of a uniformly soft or sharp video is not. Per crop, from its input's
+    # sharpness ratio (metrics.sharpness_ratio): none at detail_soft_ratio and above, all of it at
+    # detail_full_ratio and below, in steps of detail_step (one model per step in use). Applies to
+    # the packaged native weights, or to any with native_detail_weights set (the two must be one
+    # lineage to interpolate); never to a person's fine-tune. README: "Fidelity or detail".
+    detail_auto: bool = True
+    detail_soft_ratio: PosFloat = 1.0
+    detail_full_ratio: NonNegFloat = 0.7
+    detail_step: Annotated[float, Range(gt=0, max=1)] = 0.25
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
     correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
@@ -349,6 +359,7 @@ def validate(cfg: Config) -> None:
         (cfg.degrade.jpeg_quality_min <= cfg.degrade.jpeg_quality_max, "degrade.jpeg_quality_min must not exceed degrade.jpeg_quality_max"),
         (cfg.pipeline.num_gpus_per_enhance_actor == -1 or cfg.pipeline.num_gpus_per_enhance_actor >= 0,
          "pipeline.num_gpus_per_enhance_actor must be -1 (automatic) or at least 0"),
+        (cfg.enhance.detail_full_ratio < cfg.enhance.detail_soft_ratio, "enhance.detail_full_ratio must be below enhance.detail_soft_ratio"),
         (cfg.enhance.sr_backend not in ("fsrcnn", "espcn", "lapsrn", "pb") or bool(cfg.enhance.pb_path),
          f"enhance.sr_backend={cfg.enhance.sr_backend} needs enhance.pb_path (a frozen .pb graph, e.g. FSRCNN_x2.pb)"),
     ]

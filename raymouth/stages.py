@@ -53,7 +53,9 @@ class EnhanceStage:
 
     ``models`` (``video_id -> weights URI``) gives some videos their own fine-tuned native
     model (``finetune``); the batch's rows are grouped by model, each group runs as one call of
-    its chain, and each row's ``model_version`` names the model its video uses. Per-identity
+    its chain, and each row's ``model_version`` names the model it used (with the shipped chain's
+    automatic detail, each mouth's level is set by how much softer it is than its face:
+    ``chain.detail_level``). Per-identity
     chains are loaded on demand into a bounded cache (``reference.cache_size``).
     """
 
@@ -77,9 +79,12 @@ class EnhanceStage:
             chain = self.chains.get(weights)
             versions[rows] = chain.model_version
             ok = [i for i in rows if batch["status"][i] == schema.STATUS_OK]
+            if not ok:
+                continue
             crops = [codec.decode(batch["crop"][i])[0] for i in ok]
-            for i, enhanced in zip(ok, chain(crops) if crops else []):
-                out[i] = enhanced
+            ratios = [input_sharpness_ratio(batch, i) for i in ok] if chain.auto_detail else [float("nan")] * len(ok)
+            for i, enhanced, version in zip(ok, *chain.enhance(crops, ratios)):
+                out[i], versions[i] = enhanced, version
         batch["enhanced_crop"] = out
         del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = versions
@@ -256,6 +261,14 @@ class CompositeAndWrite:
 def _pixels(value: np.ndarray | bytes) -> np.ndarray:
     """An image column's value as RGB pixels: an array as it is, encoded bytes decoded."""
     return np.asarray(value) if isinstance(value, np.ndarray) else codec.decode(bytes(value))[0]
+
+
+def input_sharpness_ratio(batch: dict[str, np.ndarray], i: int) -> float:
+    """Row ``i``'s mouth / surround sharpness ratio before any paste (``metrics.sharpness_ratio``
+    on its window: the same value as on the frame, and the gate's ``sharpness_ratio_in``)."""
+    win, (ox, oy), _ = _window(batch, i)
+    x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
+    return metrics.sharpness_ratio(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
 
 
 def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:

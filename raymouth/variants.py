@@ -3,10 +3,11 @@ model bench (``raymouth.bench.models``).
 
 A variant is ``section.key=value`` overrides on top of a base config (validated like ``--set``).
 ``identity`` pastes the input crop back without any model (colour match + paste + gate only);
-``default`` adds nothing: the shipped (or the user's) config as it is. ``native`` is the native
-chain alone (one model call, no flip ensemble, sharpening or autoencoder). ``detail0.5`` /
-``detail1``: native + flip with its weights half / all the way to the detail-trained ones
-(``enhance.detail``). ``square`` is the first
+``default`` adds nothing: the shipped (or the user's) config as it is (native + flip with each
+mouth's detail level from its softness, ``enhance.detail_auto``). ``native`` is the native
+chain alone (one model call, no flip ensemble, automatic detail, sharpening or autoencoder).
+``detail0.5`` / ``detail1``: native + flip with its weights half / all the way to the
+detail-trained ones for every mouth (``enhance.detail``). ``square`` is the first
 version (crop -> 64² -> EDSR x2 -> sharpen -> the seed's autoencoder at 128² -> back);
 ``sharpen`` and ``bicubic`` run the same 64² square chain with sharpening only / bicubic only.
 ``lapsrn`` / ``fsrcnn`` are the official frozen graphs (slow; evaluate runs them only when asked
@@ -43,7 +44,7 @@ def variant_overrides(pb_dir: Path | None = None) -> dict[str, list[str]]:
     pb = Path(pb_dir) if pb_dir else fixture_models_dir()
     plain = ["enhance.use_autoencoder=false", "enhance.sharpen.amount=0"]
     sharp = f"enhance.sharpen.amount={SEED_SHARPEN}"
-    native = ["enhance.chain=native", "enhance.flip_ensemble=false", *plain]
+    native = ["enhance.chain=native", "enhance.flip_ensemble=false", "enhance.detail_auto=false", *plain]
     square = ["enhance.chain=square"]
     edsr = [*square, "enhance.sr_backend=edsr", "enhance.use_autoencoder=false"]
     baseline = ["enhance.edsr.num_blocks=16", "enhance.edsr.num_filters=64"]

@@ -340,3 +340,46 @@ def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
     assert counts == {"seam": 2, "over_sharp": 1, "lost_detail": 4}
     assert summary["status_counts"][schema.STATUS_REJECTED_QUALITY] == 4
     assert "rejected_quality 4; reasons: seam 2, over_sharp 1, lost_detail 4" in pipeline.format_summary(summary)
+
+
+# --------------------------------------------------------------------------- automatic detail
+
+
+def test_each_mouth_gets_the_detail_level_of_its_own_softness(located_batch):
+    """The shipped chain sets each row's detail level from its input's mouth / surround sharpness
+    ratio (read from Locate's window): a mouth blurred inside its face gets more detail than the
+    same mouth sharpened, each row's output is the fixed-level chain's output on its crop, and
+    its model_version names that level. (These natural mouths measure 0.28-0.78 as they are:
+    closed lips are smoother than stubble and nostrils, so they are not the "sharp" rows here.)"""
+    from raymouth import metrics
+    from raymouth.chain import EnhanceChain, detail_level
+    from raymouth.stages import EnhanceStage
+
+    frames, located = located_batch
+    cfg = config.load()
+    rows = {k: [] for k in located}
+    ratios = []
+    for i, frame in enumerate(frames):
+        box = tuple(int(v) for v in located["mouth_box"][i])
+        wx0, wy0, wx1, wy1 = (int(v) for v in located["window_box"][i])
+        soft = _with_mouth(frame, box, cv2.GaussianBlur(_crop(frame, box), (0, 0), 2.0))
+        sharp = _with_mouth(frame, box, sharpen.sharpen(_crop(frame, box), 1.0))
+        for f in (sharp, soft):
+            for k in located:
+                rows[k].append(located[k][i])
+            rows["window"][-1] = f[wy0:wy1, wx0:wx1]
+            rows["crop"][-1] = codec.encode(_crop(f, box))
+            ratios.append(metrics.sharpness_ratio(f, box))  # on the whole frame
+    batch = {k: np.array(v + [None], dtype=object)[:-1] if located[k].dtype == object else np.array(v) for k, v in rows.items()}
+    out = EnhanceStage(cfg)(dict(batch))
+    levels = [detail_level(r, cfg.enhance) for r in ratios]
+    assert all(soft > sharp for sharp, soft in zip(levels[::2], levels[1::2])), levels
+    assert max(levels) == 1.0 and min(levels) == 0.0
+    for level in sorted(set(levels)):
+        fixed = EnhanceChain(config.load(None, ["enhance.detail_auto=false", f"enhance.detail={level}"]))
+        idx = [j for j, a in enumerate(levels) if a == level]
+        want = fixed([codec.decode(batch["crop"][j])[0] for j in idx])
+        for j, w in zip(idx, want):
+            assert np.array_equal(out["enhanced_crop"][j], w), (j, level)
+            assert out["model_version"][j] == fixed.model_version, (j, level)
+            assert (f"+detail{level:g}@" in out["model_version"][j]) == (level > 0)

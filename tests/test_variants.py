@@ -24,9 +24,9 @@ def test_the_bench_runs_the_settings_it_always_ran(tmp_path):
             "autoencoder_weights": RANDOM, "native_weights": RANDOM, "use_autoencoder": False}
     small, baseline = {"num_blocks": 8, "num_filters": 32}, {"num_blocks": 16, "num_filters": 64}
     expected = {
-        "native": {"chain": "native", "flip_ensemble": False},
-        "native+flip": {"chain": "native", "flip_ensemble": True},
-        "native+flip+ae": {"chain": "native", "flip_ensemble": True, "use_autoencoder": True},
+        "native": {"chain": "native", "flip_ensemble": False, "detail_auto": False},
+        "native+flip": {"chain": "native", "flip_ensemble": True, "detail_auto": False},
+        "native+flip+ae": {"chain": "native", "flip_ensemble": True, "detail_auto": False, "use_autoencoder": True},
         "bicubic": {"sr_backend": "bicubic"},
         "fsrcnn": {"sr_backend": "fsrcnn", "pb_path": str(tmp_path / "FSRCNN_x2.pb")},
         "edsr_16x64": {"sr_backend": "edsr", "edsr": baseline},
