@@ -121,7 +121,7 @@ class EnhanceConfig:
     detail_auto: bool = True
     detail_soft_ratio: PosFloat = 1.0
     detail_full_ratio: NonNegFloat = 0.7
-    detail_step: Annotated[float, Range(gt=0, max=1)] = 0.25
+    detail_step: Annotated[float, Range(gt=0, max=1)] = 0.5
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
     correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
