@@ -22,7 +22,6 @@ No Ray here: the pipeline's actor wraps ``EnhanceChain``; training and tests cal
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from raymouth.config import Config, EnhanceConfig
 from raymouth.degrade import degrade
+from raymouth.detail import auto_detail, detail_level
 from raymouth.sharpen import sharpen_batch
 
 SR_BACKENDS = ("edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none")
@@ -159,30 +159,6 @@ def with_native_weights(cfg: Config, path: str | Path) -> Config:
     """``cfg`` with the native chain reading ``path`` (a person's fine-tuned model, say), without
     the automatic detail: the shipped detail weights are not of that model's lineage."""
     return dataclasses.replace(cfg, enhance=dataclasses.replace(cfg.enhance, native_weights=str(path), detail_auto=False))
-
-
-def auto_detail(enh: EnhanceConfig) -> bool:
-    """Whether each crop gets its own detail level (``detail_level``): the native chain with
-    ``detail_auto``, and detail weights of the native weights' own lineage (the packaged pair, or
-    detail weights the user names)."""
-    return enh.chain == "native" and enh.detail_auto and (not enh.native_weights or bool(enh.native_detail_weights))
-
-
-def detail_level(ratio: float, enh: EnhanceConfig) -> float:
-    """The detail level of one crop from its input's mouth / surround sharpness ratio.
-
-    A lip-sync model blurs the mouth inside a sharp face, so a ratio below ``detail_soft_ratio``
-    marks a mouth softer than its face, and detail rises linearly to all of it at
-    ``detail_full_ratio``; a uniformly soft (or sharp) video keeps its ratio and gets none. Rounded
-    to ``detail_step`` (one model per level in use), never below ``enhance.detail``. Measured on the
-    held-out clips (README): Wav2Lip kennedy's ratio 0.78 -> 0.85 where the fidelity model alone
-    gave 0.71, every fixed-strength mean within 0.01 dB of it.
-    """
-    if not np.isfinite(ratio):
-        return float(enh.detail)
-    share = (enh.detail_soft_ratio - float(ratio)) / (enh.detail_soft_ratio - enh.detail_full_ratio)
-    share = min(1.0, max(0.0, share))
-    return max(float(enh.detail), min(1.0, round(share / enh.detail_step) * enh.detail_step))
 
 
 def weight_files(enh: EnhanceConfig) -> list[tuple[str, Path]]:
@@ -412,31 +388,3 @@ def sample_crops(n: int, seed: int = 0, min_side: int = 48, max_side: int = 200)
         x, y = rng.integers(0, photo.shape[1] - w), rng.integers(0, photo.shape[0] - h)
         crops.append(np.ascontiguousarray(photo[y : y + h, x : x + w]))
     return crops
-
-
-def bench_chain(cfg: Config, n_crops: int = 64, batch_size: int = 16, repeats: int = 2) -> dict[str, float | str]:
-    """Per-crop wall time of ``EnhanceChain(cfg)`` on CPU-sized batches (best of ``repeats``).
-
-    Returns ``{"model_version", "init_s", "ms_per_crop", "cpu_ms_per_crop", "crops_per_s"}``
-    (wall and process CPU time; CPU time is the steadier figure on a shared machine); the first
-    batch is a warm-up (graph tracing) and not counted.
-    """
-    t0 = time.perf_counter()
-    chain = EnhanceChain(cfg)
-    init_s = time.perf_counter() - t0
-    crops = sample_crops(n_crops)
-    chain(crops[:batch_size])
-    best, best_cpu = float("inf"), float("inf")
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        for i in range(0, n_crops, batch_size):
-            chain(crops[i : i + batch_size])
-        best = min(best, time.perf_counter() - t0)
-        best_cpu = min(best_cpu, time.process_time() - c0)
-    return {
-        "model_version": chain.model_version,
-        "init_s": round(init_s, 2),
-        "ms_per_crop": round(1000 * best / n_crops, 2),
-        "cpu_ms_per_crop": round(1000 * best_cpu / n_crops, 2),
-        "crops_per_s": round(n_crops / best, 1),
-    }

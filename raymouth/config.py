@@ -112,12 +112,9 @@ class EnhanceConfig:
     # sharper, mildly degraded ones lose PSNR (README: "Fidelity or detail").
     detail: Share = 0.0
     native_detail_weights: str = ""  # "" = the package's edsr_native_detail.keras
-    # Detail where the mouth is softer than the face around it (chain.detail_level): a lip-synced
-    # mouth is, a mouth of a uniformly soft or sharp video is not. Per crop, from its input's
-    # sharpness ratio (metrics.sharpness_ratio): none at detail_soft_ratio and above, all of it at
-    # detail_full_ratio and below, in steps of detail_step (one model per step in use). Applies to
-    # the packaged native weights, or to any with native_detail_weights set (the two must be one
-    # lineage to interpolate); never to a person's fine-tune. README: "Fidelity or detail".
+    # Per mouth, a detail level from its input's mouth / surround sharpness ratio (detail.detail_level):
+    # none at detail_soft_ratio and above, all at detail_full_ratio and below, in detail_steps. The
+    # packaged weights, or yours with native_detail_weights set; never a fine-tune. README: "Fidelity or detail".
     detail_auto: bool = True
     detail_soft_ratio: PosFloat = 1.0
     detail_full_ratio: NonNegFloat = 0.7

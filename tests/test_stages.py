@@ -352,7 +352,8 @@ def test_each_mouth_gets_the_detail_level_of_its_own_softness(located_batch):
     its model_version names that level. (These natural mouths measure 0.28-0.78 as they are:
     closed lips are smoother than stubble and nostrils, so they are not the "sharp" rows here.)"""
     from raymouth import metrics
-    from raymouth.chain import EnhanceChain, detail_level
+    from raymouth.chain import EnhanceChain
+    from raymouth.detail import detail_level
     from raymouth.stages import EnhanceStage
 
     frames, located = located_batch
