@@ -113,7 +113,7 @@ class EnhanceConfig:
     detail: Share = 0.0
     native_detail_weights: str = ""  # "" = the package's edsr_native_detail.keras
     # Per mouth, a detail level from its input's mouth / surround sharpness ratio (detail.detail_level):
-    # none at detail_soft_ratio and above, all at detail_full_ratio and below, in detail_steps. The
+    # none at detail_soft_ratio and above, all at detail_full_ratio and below, in steps of detail_step. The
     # packaged weights, or yours with native_detail_weights set; never a fine-tune. README: "Fidelity or detail".
     detail_auto: bool = True
     detail_soft_ratio: PosFloat = 1.0

@@ -54,7 +54,7 @@ class EnhanceStage:
     ``models`` (``video_id -> weights URI``) gives some videos their own fine-tuned native
     model (``finetune``); the batch's rows are grouped by model, each group runs as one call of
     its chain, and each row's ``model_version`` names the model it used (with the shipped chain's
-    automatic detail, each mouth's level is set by how much softer it is than its face:
+    automatic detail, each mouth's level comes from its input's mouth / surround sharpness ratio:
     ``detail.detail_level``). Per-identity
     chains are loaded on demand into a bounded cache (``reference.cache_size``).
     """
