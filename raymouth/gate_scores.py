@@ -29,46 +29,71 @@ def _ring_variance(lap: np.ndarray, outer: tuple[int, int, int, int], inner: tup
     return max(0.0, (qo - qi) / n - mean * mean)
 
 
-def paste_sharpness(before: np.ndarray, after: np.ndarray, mouth_box: Box, eps: float = 1e-6) -> dict[str, float]:
+def face_sharpness(window: np.ndarray, mouth_box: Box) -> tuple[float, float]:
+    """The two terms of ``sharpness_ratio`` before any paste, (mouth, rest of the face): the
+    enhance stage needs the ratio for its detail level, and Composite takes them from there
+    instead of filtering the whole window once more."""
+    h, w = np.shape(window)[:2]
+    mouth = _clip_box(mouth_box, h, w)
+    x0, y0, x1, y1 = mouth
+    lap = _laplacian_of_luma(_luma32(window))
+    face = _grow(mouth, (x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2, h, w)
+    return _variance(lap[y0:y1, x0:x1], None), _ring_variance(lap, face, mouth)
+
+
+def face_ratio(face: tuple[float, float], eps: float = 1e-6) -> float:
+    """``sharpness_ratio`` from ``face_sharpness``'s terms."""
+    return (face[0] + eps) / (face[1] + eps)
+
+
+def paste_sharpness(
+    before: np.ndarray, after: np.ndarray, mouth_box: Box, eps: float = 1e-6, face: tuple[float, float] | None = None
+) -> dict[str, float]:
     """``sharpness`` of the mouth box's crop and ``sharpness_ratio`` of the frame, before and
     after a paste inside the box: the values of those four calls, with the work shared.
 
     When nothing outside the box differs (a paste never writes there), the Laplacian of the face
-    around the mouth is the same before and after, so the frame's Laplacian is taken once, and
-    after the paste only over the box and the ring of pixels it reads; otherwise each measure is
-    taken in full. Keys: sharpness_in, sharpness_out, sharpness_ratio_in, sharpness_ratio_out.
+    around the mouth is the same before and after, so it is taken once (or not at all: ``face``,
+    ``face_sharpness(before, mouth_box)`` done earlier), and after the paste only over the box and
+    the ring of pixels it reads; otherwise each measure is taken in full. Keys: sharpness_in,
+    sharpness_out, sharpness_ratio_in, sharpness_ratio_out.
     """
     _same_shape(before, after)
     h, w = np.shape(before)[:2]
     mouth = _clip_box(mouth_box, h, w)
     x0, y0, x1, y1 = mouth
     around = ((slice(0, y0),), (slice(y1, h),), (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, w)))
-    if not all(np.array_equal(before[part], after[part]) for part in around):
+    if not all(_same(before[part], after[part]) for part in around):
         return {"sharpness_in": sharpness(before[y0:y1, x0:x1]), "sharpness_out": sharpness(after[y0:y1, x0:x1]),
                 "sharpness_ratio_in": sharpness_ratio(before, mouth, eps=eps), "sharpness_ratio_out": sharpness_ratio(after, mouth, eps=eps)}
-    face = _grow(mouth, (x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2, h, w)
-    luma = _luma32(before)
-    lap = _laplacian_of_luma(luma)
+    mouth_sharpness, rest_sharpness = face if face is not None else face_sharpness(before, mouth)
     gx0, gy0, gx1, gy1 = _grow(mouth, 1, 1, h, w)  # the box and the pixels its Laplacian reads
     luma_after = _luma32(after[gy0:gy1, gx0:gx1])
     inner = (slice(y0 - gy0, y1 - gy0), slice(x0 - gx0, x1 - gx0))
     lap_after = _laplacian_of_luma(luma_after)[inner]
-    rest_sharpness = _ring_variance(lap, face, mouth) + eps
     return {
-        "sharpness_in": _variance(_laplacian_of_luma(luma[y0:y1, x0:x1]), None),
+        "sharpness_in": _variance(_laplacian_of_luma(_luma32(before[y0:y1, x0:x1])), None),
         "sharpness_out": _variance(_laplacian_of_luma(luma_after[inner]), None),
-        "sharpness_ratio_in": (_variance(lap[y0:y1, x0:x1], None) + eps) / rest_sharpness,
-        "sharpness_ratio_out": (_variance(lap_after, None) + eps) / rest_sharpness,
+        "sharpness_ratio_in": face_ratio((mouth_sharpness, rest_sharpness), eps),
+        "sharpness_ratio_out": face_ratio((_variance(lap_after, None), rest_sharpness), eps),
     }
 
 
-def _paste_inputs(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lab difference pasted − original (H, W, 3) float32 and alpha clipped to 0..1, shapes checked."""
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two same-shape uint8 views are equal (OpenCV's norm: no boolean temporary)."""
+    return a.size == 0 or cv2.norm(a, b, cv2.NORM_INF) == 0
+
+
+def _paste_inputs(
+    original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, original_lab: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lab difference pasted − original (H, W, 3) float32 and alpha clipped to 0..1, shapes checked
+    (``original_lab``: the original's ``_lab``, when the caller has it already)."""
     _same_shape(original, pasted)
     alpha = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
     if alpha.shape != np.shape(original)[:2]:
         raise ValueError(f"alpha shape {alpha.shape} does not match crop {np.shape(original)}")
-    return _lab(pasted) - _lab(original), alpha
+    return _lab(pasted) - (_lab(original) if original_lab is None else original_lab), alpha
 
 
 def paste_seam(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, sigma_px: float = 3.0) -> float:
@@ -100,9 +125,10 @@ def _seam(diff: np.ndarray, alpha: np.ndarray, sigma_px: float = 3.0) -> float:
     return float(np.vdot(length, weight)) / float(weight.sum(dtype=np.float64))
 
 
-def paste_colour(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray) -> tuple[float, float]:
-    """``(paste_seam, colour_shift)`` of one paste, the L*a*b* conversions done once for both."""
-    diff, alpha = _paste_inputs(original, pasted, alpha)
+def paste_colour(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, original_lab: np.ndarray | None = None) -> tuple[float, float]:
+    """``(paste_seam, colour_shift)`` of one paste, the L*a*b* conversions done once for both
+    (the original's not at all when ``original_lab``, its ``_lab``, is given: colour matching has it)."""
+    diff, alpha = _paste_inputs(original, pasted, alpha, original_lab)
     return _seam(diff, alpha), _shift(diff, alpha)
 
 

@@ -186,11 +186,20 @@ def feather_mask(box: Box, polygon: np.ndarray, feather_px: int) -> np.ndarray:
         alpha[[0, -1], :] = 0
         alpha[:, [0, -1]] = 0
         return alpha
-    dist = cv2.distanceTransform(255 - inside, cv2.DIST_L2, 5)
+    # Alpha is 0 beyond feather_px of the lips: the distances are needed only near them (the same
+    # values: every lip pixel, and the shortest path to it, lies inside that rectangle).
+    lx, ly, lw, lh = cv2.boundingRect(inside)
+    alpha = np.zeros((h, w), np.float32)
+    if lw == 0:
+        return alpha
+    reach = int(np.ceil(feather_px)) + 1
+    sx0, sy0, sx1, sy1 = max(0, lx - reach), max(0, ly - reach), min(w, lx + lw + reach), min(h, ly + lh + reach)
+    dist = cv2.distanceTransform(255 - inside[sy0:sy1, sx0:sx1], cv2.DIST_L2, 5)
     near_lips = _smoothstep(1.0 - dist / feather_px)
-    ys, xs = np.arange(h), np.arange(w)
+    ys, xs = np.arange(sy0, sy1), np.arange(sx0, sx1)
     to_edge = np.minimum.outer(np.minimum(ys, h - 1 - ys), np.minimum(xs, w - 1 - xs)).astype(np.float32)
-    return (near_lips * _smoothstep(to_edge / feather_px)).astype(np.float32)
+    alpha[sy0:sy1, sx0:sx1] = near_lips * _smoothstep(to_edge / feather_px)
+    return alpha
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -207,7 +216,7 @@ def frame_mask(frame_shape: Sequence[int], box: Box, alpha: np.ndarray) -> np.nd
 
 
 def colour_match(
-    enhanced_crop: np.ndarray, frame: np.ndarray, box: Box, mask: np.ndarray, ring_px: int
+    enhanced_crop: np.ndarray, frame: np.ndarray, box: Box, mask: np.ndarray, ring_px: int, original_lab: np.ndarray | None = None
 ) -> np.ndarray:
     """The enhanced crop with each LAB channel's mean and std set to the ORIGINAL crop's.
 
@@ -215,15 +224,16 @@ def colour_match(
     ``ring_px`` of skin around it. Matching to the original mouth (not to the skin ring alone)
     keeps lip colour lips-coloured, and means restoration cannot shift colour: an enhancer that
     changed no colour is left as it was, a colour cast it introduced is removed. The std gain is
-    clamped to [0.5, 2] so a flat region cannot blow up.
+    clamped to [0.5, 2] so a flat region cannot blow up. ``original_lab`` is the box's ``to_lab``
+    when the caller has it (the gate's colour scores need it too).
     """
-    original = crop(frame, box)
+    original = frame[box[1] : box[3], box[0] : box[2]]
     if enhanced_crop.shape != original.shape:
         raise ValueError(f"enhanced crop {enhanced_crop.shape} does not match box size {original.shape}")
     region = _region(mask, ring_px)
     if region.sum() < 4:
         return enhanced_crop.copy()
-    enh, ref = _to_lab(enhanced_crop), _to_lab(original)
+    enh, ref = to_lab(enhanced_crop), to_lab(original) if original_lab is None else original_lab
     where = region.astype(np.uint8)
     (mean_e, sd_e), (mean_r, sd_r) = (cv2.meanStdDev(lab, mask=where) for lab in (enh, ref))  # per channel, float64
     mean_e, sd_e, mean_r, sd_r = (v.ravel() for v in (mean_e, sd_e, mean_r, sd_r))
@@ -239,7 +249,9 @@ def _region(mask: np.ndarray, ring_px: int) -> np.ndarray:
     return support.astype(bool)
 
 
-def _to_lab(rgb: np.ndarray) -> np.ndarray:
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 -> CIE L*a*b* float32, as ``metrics`` measures colour (float input in [0, 1]:
+    OpenCV's true L*a*b*)."""
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from raymouth import codec, compose, gate_scores, metrics, roi, schema, storage, units
 from raymouth.config import Config, StorageConfig
 
-INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "_unit")
+INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "_unit")
 
 
 class ReadUnits:
@@ -72,6 +72,7 @@ class EnhanceStage:
         out = np.empty(n, dtype=object)
         out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
         versions = np.array([self.model_version] * n, dtype=object)
+        face = np.full((n, 2), np.nan)  # (mouth, rest of face) sharpness, where measured
         groups: dict[str, list[int]] = {}
         for i in range(n):
             groups.setdefault(self.models.get(str(batch["video_id"][i]), self.shipped), []).append(i)
@@ -82,10 +83,14 @@ class EnhanceStage:
             if not ok:
                 continue
             crops = [codec.decode(batch["crop"][i])[0] for i in ok]
-            ratios = [input_sharpness_ratio(batch, i) for i in ok] if chain.auto_detail else [float("nan")] * len(ok)
+            if chain.auto_detail:
+                for i in ok:
+                    face[i] = input_face_sharpness(batch, i)
+            ratios = [gate_scores.face_ratio(tuple(face[i])) if chain.auto_detail else float("nan") for i in ok]
             for i, enhanced, version in zip(ok, *chain.enhance(crops, ratios)):
                 out[i], versions[i] = enhanced, version
         batch["enhanced_crop"] = out
+        batch["face_sharpness"] = face  # the gate's sharpness_ratio_in, not measured twice
         del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = versions
         return batch
@@ -121,7 +126,9 @@ class Composite:
             x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
             polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
             box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
-            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, _reference(batch, i, (ox, oy), win.shape, frame_hw))
+            face = tuple(map(float, batch["face_sharpness"][i])) if "face_sharpness" in batch else None
+            face = None if face is None or np.isnan(face[0]) else face
+            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, _reference(batch, i, (ox, oy), win.shape, frame_hw), face)
             for name, value in row_metrics.items():
                 cols[name][i] = value
             why = self.reject_reasons(row_metrics)
@@ -156,9 +163,16 @@ class Composite:
         return out
 
     def composite_one(
-        self, frame: np.ndarray, crop_out: np.ndarray, box: tuple[int, int, int, int], polygon: np.ndarray, reference: np.ndarray | None
+        self,
+        frame: np.ndarray,
+        crop_out: np.ndarray,
+        box: tuple[int, int, int, int],
+        polygon: np.ndarray,
+        reference: np.ndarray | None,
+        face: tuple[float, float] | None = None,
     ) -> tuple[np.ndarray, dict[str, float], roi.Box]:
-        """The pasted frame (or window), its scores, and the rectangle the paste changed."""
+        """The pasted frame (or window), its scores, and the rectangle the paste changed (``face``:
+        ``gate_scores.face_sharpness`` of the frame, when the enhance stage measured it)."""
         loc = self.cfg.locate
         alpha = roi.feather_mask(box, polygon, loc.feather_px)
         changed = roi.support_box(alpha, box)
@@ -167,16 +181,17 @@ class Composite:
         near = roi.grow_within(changed, max(loc.colour_ring_px, gate_scores.PASTE_REACH_PX), box)
         inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
         alpha, crop_out = alpha[inner], crop_out[inner]
-        matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px)
+        original = roi.crop(frame, near)
+        original_lab = roi.to_lab(original)  # for the colour match and the colour scores
+        matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px, original_lab)
         result = roi.paste(frame, matched, near, alpha)
         # Every measure looks at most half a box beyond the box: score its window, not the
         # whole frame (same values, a fraction of the work).
         (wx0, wy0, wx1, wy1), local = roi.window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
-        original = roi.crop(frame, near)
-        seam, shift = gate_scores.paste_colour(original, matched, alpha)
+        seam, shift = gate_scores.paste_colour(original, matched, alpha, original_lab)
         m = {
-            **gate_scores.paste_sharpness(before, after, local),
+            **gate_scores.paste_sharpness(before, after, local, face=face),
             # What the paste adds, measured where it can show: along the feather, and in colour.
             "seam": seam,
             "delta_e": shift,
@@ -263,12 +278,13 @@ def _pixels(value: np.ndarray | bytes) -> np.ndarray:
     return np.asarray(value) if isinstance(value, np.ndarray) else codec.decode(bytes(value))[0]
 
 
-def input_sharpness_ratio(batch: dict[str, np.ndarray], i: int) -> float:
-    """Row ``i``'s mouth / surround sharpness ratio before any paste (``metrics.sharpness_ratio``
-    on its window: the same value as on the frame, and the gate's ``sharpness_ratio_in``)."""
+def input_face_sharpness(batch: dict[str, np.ndarray], i: int) -> tuple[float, float]:
+    """Row ``i``'s mouth and surround sharpness before any paste (``gate_scores.face_sharpness``
+    on its window: ``face_ratio`` of them is the frame's ``metrics.sharpness_ratio`` and the
+    gate's ``sharpness_ratio_in``)."""
     win, (ox, oy), _ = _window(batch, i)
     x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
-    return metrics.sharpness_ratio(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
+    return gate_scores.face_sharpness(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
 
 
 def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:

@@ -33,6 +33,29 @@ def test_paste_sharpness_equals_the_four_measures_it_shares_work_between(astrona
     assert got == pytest.approx(want, rel=1e-9)  # the same numbers up to summation order (ring from sums)
 
 
+def test_face_sharpness_measured_before_gives_the_same_scores(astronaut):
+    """The enhance stage's face_sharpness terms stand in for paste_sharpness's own: same ratio
+    as metrics.sharpness_ratio, same four scores with or without them."""
+    x0, y0, x1, y1 = MOUTH
+    after = astronaut.copy()
+    after[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = _blur(astronaut, 2.0)[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
+    face = gate_scores.face_sharpness(astronaut, MOUTH)
+    assert gate_scores.face_ratio(face) == pytest.approx(metrics.sharpness_ratio(astronaut, MOUTH), rel=1e-6)
+    assert gate_scores.paste_sharpness(astronaut, after, MOUTH, face=face) == gate_scores.paste_sharpness(astronaut, after, MOUTH)
+    other = gate_scores.face_sharpness(_blur(astronaut, 2.0), MOUTH)  # terms of another frame change the ratios
+    assert gate_scores.paste_sharpness(astronaut, after, MOUTH, face=other)["sharpness_ratio_in"] != pytest.approx(face[0] / face[1])
+
+
+def test_paste_colour_with_the_originals_lab_given_is_unchanged(astronaut):
+    x0, y0, x1, y1 = MOUTH
+    original = astronaut[y0:y1, x0:x1]
+    pasted = np.clip(original.astype(np.int16) + 9, 0, 255).astype(np.uint8)
+    alpha = _paste_alpha(*original.shape[:2])
+    got = gate_scores.paste_colour(original, pasted, alpha, metrics._lab(original))
+    assert got == gate_scores.paste_colour(original, pasted, alpha)
+    assert got[1] > 1.0
+
+
 def test_paste_measures_are_zero_for_the_unchanged_crop(astronaut):
     crop = _crop(astronaut, MOUTH)
     alpha = _paste_alpha(*crop.shape[:2])

@@ -73,6 +73,20 @@ def test_feathered_mask_is_smooth_and_zero_on_the_box_edge(adele):
     assert 0 < ((alpha > 0) & (alpha < 1)).sum()
 
 
+def test_feathered_mask_equals_the_distance_transform_over_the_whole_box(adele):
+    """feather_mask measures distances only near the lips: the same mask as over the whole box."""
+    _, _, box, outer, alpha = adele
+    h, w = box[3] - box[1], box[2] - box[0]
+    for feather in (CFG.feather_px, 1, 17):
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(inside, [np.round((outer.astype(np.float64) - box[:2]) * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+        dist = cv2.distanceTransform(255 - inside, cv2.DIST_L2, 5)
+        ys, xs = np.arange(h), np.arange(w)
+        to_edge = np.minimum.outer(np.minimum(ys, h - 1 - ys), np.minimum(xs, w - 1 - xs)).astype(np.float32)
+        want = (roi._smoothstep(1.0 - dist / feather) * roi._smoothstep(to_edge / feather)).astype(np.float32)
+        assert np.array_equal(roi.feather_mask(box, outer, feather), want)
+
+
 def test_paste_back_of_unchanged_crop_is_the_original(adele):
     rgb, _, box, _, alpha = adele
     out = roi.paste(rgb, roi.crop(rgb, box), box, alpha)
@@ -108,6 +122,8 @@ def test_colour_match_removes_a_colour_cast(adele):
     assert e_matched < 0.5 * e_cast
     same = roi.colour_match(original, rgb, box, alpha, CFG.colour_ring_px)
     assert np.abs(same.astype(int) - original.astype(int)).max() <= 2  # no shift when nothing changed
+    given = roi.colour_match(cast, rgb, box, alpha, CFG.colour_ring_px, roi.to_lab(original))
+    assert np.array_equal(given, matched)  # the original's L*a*b* passed in (Composite shares it)
 
 
 def test_smooth_boxes_keeps_gaps_and_contains_lips():

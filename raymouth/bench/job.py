@@ -101,7 +101,7 @@ def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",
 
     Locate and enhance run once; compositing and writing run on the same batches once per
     output mode. Model and landmarker start-up are left out: they are paid once per actor, not
-    per frame.
+    per frame; so is each composite's first call (OpenCV builds its L*a*b* tables then, ~0.1 s).
     """
     from raymouth import storage, units
     from raymouth.locate import Locate
@@ -127,6 +127,8 @@ def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",
                 batch = enhance({k: v[i : i + step] for k, v in located.items()})
                 spent[STAGES[1]] = spent.get(STAGES[1], 0.0) + _cpu() - start
                 for mode in modes:
+                    if n == 0 and i == 0:
+                        composites[mode](dict(batch))  # warm-up, not counted (see above)
                     start = _cpu()
                     composited = composites[mode](dict(batch))
                     middle = _cpu()
