@@ -84,9 +84,8 @@ class EnhanceStage:
                 continue
             crops = [codec.decode(batch["crop"][i])[0] for i in ok]
             if chain.auto_detail:
-                for i in ok:
-                    face[i] = input_face_sharpness(batch, i)
-            ratios = [gate_scores.face_ratio(tuple(face[i])) if chain.auto_detail else float("nan") for i in ok]
+                face[ok] = [input_face_sharpness(batch, i) for i in ok]
+            ratios = [gate_scores.face_ratio(tuple(face[i])) for i in ok]  # nan where not measured
             for i, enhanced, version in zip(ok, *chain.enhance(crops, ratios)):
                 out[i], versions[i] = enhanced, version
         batch["enhanced_crop"] = out
