@@ -74,7 +74,11 @@ def _patches(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n: int, px:
 
 @pytest.mark.slow
 def test_small_edsr_learns_to_beat_bicubic():
-    """300 steps of a 4x32 EDSR on degraded mouth crops of one clip beat bicubic on held-back frames."""
+    """400 steps of a 4x32 EDSR on degraded mouth crops of one clip beat bicubic on held-back frames.
+
+    The learning rate decays to zero: at a constant 3e-3 the last step's model swung between
+    -0.3 and +0.4 dB with the seed (CI failed on one); decayed, seeds 0-4 end at +0.33 to +0.45.
+    """
     from fixture_crops import clip_pairs, mouth_crops
 
     from raymouth.chain import to_float
@@ -86,15 +90,17 @@ def test_small_edsr_learns_to_beat_bicubic():
     train_x, train_y = map(to_float, clip_pairs(cfg, crops[:40], seed0=0, repeats=3))
     held_x, held_y = map(to_float, clip_pairs(cfg, crops[40:], seed0=99_991))
     model = build_edsr(scale=2, num_blocks=4, num_filters=32, res_scale=0.1)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mean_absolute_error")
+    steps = 400
+    decay = keras.optimizers.schedules.CosineDecay(3e-3, steps)
+    model.compile(optimizer=keras.optimizers.Adam(decay), loss="mean_absolute_error")
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    for _ in range(300):
+    for _ in range(steps):
         model.train_on_batch(*_patches(train_x, train_y, rng, 16, 24, 2))
     elapsed = time.perf_counter() - start
     bicubic = np.stack([cv2.resize(x, (128, 128), interpolation=cv2.INTER_CUBIC) for x in held_x])
     gain = _psnr(model.predict_on_batch(held_x), held_y) - _psnr(bicubic, held_y)
-    assert gain > 0.1, f"EDSR gained {gain:.2f} dB over bicubic after 300 steps ({elapsed:.0f} s)"
+    assert gain > 0.1, f"EDSR gained {gain:.2f} dB over bicubic after {steps} steps ({elapsed:.0f} s)"
 
 
 def test_native_model_is_the_identity_until_trained_and_keeps_the_size():
