@@ -9,6 +9,11 @@ from the second frame on), so ``run_demo`` feeds the demo's frames to ingest as 
 instead of an mp4; everything after that is the demo's own code: ingest, ``pipeline.run`` with the
 default config, ``export`` with a 6-frame contact sheet.
 
+What the models compute depends on the CPU: TensorFlow's oneDNN kernels differ between AVX-512 and
+AVX2 machines in the last bits of a float, so a pasted pixel or a metric's last digit can move. The
+digests of the run's outputs are recorded per CPU kind (``name@kind``, ``cpu_kind``); the
+ingested dataset's are the same everywhere (plain ``name``).
+
 Left out: paths (``source_path``, ``input``/``output``), times (``wall_s``, ``frames_per_s``, ...),
 ``run.json``, and the exported mp4 (the same encoder); the contact sheet counts by its decoded pixels.
 """
@@ -25,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PATH_COLUMNS = ("source_path",)
+MODEL_DEPENDENT = ("run_frames", "run_metrics", "summary", "export_sheet")  # recorded per cpu_kind
 SUMMARY_KEYS = ("run_id", "rows", "status_counts", "reject_reason_counts", "metric_means", "model_versions", "output_mode", "config_hash")
 
 
@@ -87,19 +93,35 @@ def run_demo(workdir: str | Path, log=lambda *_: None) -> Path:
     return work
 
 
-def read_recorded(path: str | Path) -> dict[str, str]:
-    """``name sha256`` lines of a digest file (``#`` comments and blank lines skipped)."""
+def cpu_kind() -> str:
+    """``avx512`` or ``avx2`` (or ``other``): the widest vector unit oneDNN's kernels use here."""
+    try:
+        flags = set(next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split())
+    except (OSError, StopIteration):
+        return "other"
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+
+
+def read_recorded(path: str | Path, kind: str) -> dict[str, str]:
+    """The digests of a digest file that hold on a ``kind`` CPU: every ``name sha256`` line and the
+    ``name@kind sha256`` lines (``#`` comments and blank lines skipped)."""
     out = {}
     for line in Path(path).read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            name, value = line.split()
-            out[name] = value
+            key, value = line.split()
+            name, _, for_kind = key.partition("@")
+            if not for_kind or for_kind == kind:
+                out[name] = value
     return out
+
+
+def lines(got: dict[str, str], kind: str) -> list[str]:
+    """Digest-file lines for ``got`` measured on a ``kind`` CPU."""
+    return [f"{name}@{kind} {v}" if name in MODEL_DEPENDENT else f"{name} {v}" for name, v in got.items()]
 
 
 if __name__ == "__main__":
     with contextlib.redirect_stdout(sys.stderr):  # ingest and export print progress: keep stdout to the digests
         work = run_demo(sys.argv[1])
-    for name, value in digests(work).items():
-        print(name, value)
+    print("\n".join(lines(digests(work), cpu_kind())))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import warnings
 import sys
 from pathlib import Path
 
@@ -356,8 +357,11 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
 def test_demo_output_bytes_unchanged(tmp_path, ray_local):
     """The demo's steps write the very bytes recorded in tests/data/demo_digest.txt: a restructuring
     changes no output byte. A change meant to alter the output regenerates that file (its comment says how)."""
-    from demo_digest import digests, read_recorded, run_demo
+    from demo_digest import MODEL_DEPENDENT, cpu_kind, digests, read_recorded, run_demo
 
-    recorded = read_recorded(Path(__file__).parent / "data" / "demo_digest.txt")
+    kind = cpu_kind()
+    recorded = read_recorded(Path(__file__).parent / "data" / "demo_digest.txt", kind)
     got = digests(run_demo(tmp_path / "demo"))
     assert {k: got[k] for k in recorded} == recorded, [k for k in recorded if got[k] != recorded[k]]
+    if not set(MODEL_DEPENDENT) <= set(recorded):  # the dataset's digests were still checked
+        warnings.warn(f"no run digests recorded for {kind} CPUs in tests/data/demo_digest.txt: only the dataset's checked")
