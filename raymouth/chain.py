@@ -22,6 +22,7 @@ No Ray here: the pipeline's actor wraps ``EnhanceChain``; training and tests cal
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -269,7 +270,8 @@ class EnhanceChain:
         if cfg.enhance.chain not in ("native", "square"):
             raise ValueError(f"enhance.chain must be native or square, got {cfg.enhance.chain!r}")
         self.auto_detail = auto_detail(cfg.enhance)
-        self._levels: dict[float, tuple[Callable[[Batch], Batch], str]] = {}  # detail level -> (runner, version)
+        self._levels: dict[float, tuple[list[np.ndarray], str]] = {}  # detail level -> (weights, version tag)
+        self._net = self._run = self._net_level = None  # the native network, its runner, its level now
         if self.native:
             self.sr, sr_tag = self._level(float(cfg.enhance.detail))
         else:
@@ -287,21 +289,28 @@ class EnhanceChain:
         return "+".join(t for t in (sr_tag, sharp_tag, self._ae_tag) if t)
 
     def _level(self, level: float) -> tuple[Callable[[Batch], Batch], str]:
-        """The native model at one detail level and its version tag, built on first use."""
+        """The native model's runner at one detail level and its version tag, built on first use: one
+        network and traced graph for every level, each level's weights swapped in when its crops run."""
         if level not in self._levels:
             model, tag = build_native(dataclasses.replace(self.cfg.enhance, detail=level))
-            self._levels[level] = (_any_size_runner(model), tag)
-        return self._levels[level]
+            if self._net is None:
+                self._net, self._run, self._net_level = model, _any_size_runner(model), level
+            self._levels[level] = (model.get_weights(), tag)
+        return functools.partial(self._run_at, level), self._levels[level][1]
+
+    def _run_at(self, level: float, batch: Batch) -> Batch:
+        if self._net_level != level:
+            self._net.set_weights(self._levels[level][0])
+            self._net_level = level
+        return self._run(batch)
 
     def version_of(self, level: float) -> str:
         """The model version of crops enhanced at ``level`` (native chain)."""
         return self._version(self._level(level)[1])
 
     def ae_inputs(self, sr_inputs: np.ndarray) -> Batch:
-        """uint8 (N, s, s, 3) SR inputs -> float (N, ae_px, ae_px, 3): SR, sharpen, resize.
-
-        This is exactly what the autoencoder sees at inference, so training uses it too.
-        """
+        """uint8 (N, s, s, 3) SR inputs -> float (N, ae_px, ae_px, 3): SR, sharpen, resize. This is
+        exactly what the autoencoder sees at inference, so training uses it too."""
         enh = self.cfg.enhance
         up = np.clip(self.sr(to_float(sr_inputs)), 0.0, 1.0)
         up = np.clip(sharpen_batch(up, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)

@@ -204,6 +204,25 @@ def test_flip_ensemble_makes_the_chain_mirror_equivariant():
     assert "+flip" in flip.model_version
 
 
+def test_detail_levels_share_one_network_and_give_each_models_own_output():
+    """The chain runs every detail level through one network, swapping each level's weights in:
+    crops at levels in any order come out as the model built for their level alone gives them."""
+    import dataclasses
+
+    from raymouth.chain import _any_size_runner, build_native, to_float
+
+    cfg = from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False}})
+    crops = sample_crops(3, seed=2, min_side=50, max_side=64)
+    x = to_float(np.stack([c[:48, :48] for c in crops]))
+    chain = EnhanceChain(cfg)
+    for level in (1.0, 0.0, 0.5, 1.0):
+        alone, tag = build_native(dataclasses.replace(cfg.enhance, detail=level))
+        run, chain_tag = chain._level(level)
+        assert chain_tag == tag
+        np.testing.assert_array_equal(run(x), _any_size_runner(alone)(x))
+    assert chain._net is not None and len(chain._levels) == 3
+
+
 def test_detail_moves_the_shipped_weights_toward_the_detail_weights():
     """enhance.detail: 0 is the fidelity model, 1 the detail-trained one (loaded as the native
     weights, the same output), between them their parameters interpolated in one model."""
