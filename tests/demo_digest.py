@@ -9,10 +9,10 @@ from the second frame on), so ``run_demo`` feeds the demo's frames to ingest as 
 instead of an mp4; everything after that is the demo's own code: ingest, ``pipeline.run`` with the
 default config, ``export`` with a 6-frame contact sheet.
 
-What the models compute depends on the CPU: TensorFlow's oneDNN kernels differ between AVX-512 and
-AVX2 machines in the last bits of a float, so a pasted pixel or a metric's last digit can move. The
-digests of the run's outputs are recorded per CPU kind (``name@kind``, ``cpu_kind``); the
-ingested dataset's are the same everywhere (plain ``name``).
+What the run writes depends on the CPU: a fresh install of one commit gave other run digests on an
+AVX-512 machine than on an AVX2 one, the dataset's equal (limiting oneDNN to AVX2 did not give the
+AVX2 bytes back, so it is not oneDNN's kernels alone). The run's digests are recorded per CPU kind
+(``name@kind``, ``cpu_kind``); the ingested dataset's hold everywhere (plain ``name``).
 
 Left out: paths (``source_path``, ``input``/``output``), times (``wall_s``, ``frames_per_s``, ...),
 ``run.json``, and the exported mp4 (the same encoder); the contact sheet counts by its decoded pixels.
@@ -94,7 +94,7 @@ def run_demo(workdir: str | Path, log=lambda *_: None) -> Path:
 
 
 def cpu_kind() -> str:
-    """``avx512`` or ``avx2`` (or ``other``): the widest vector unit oneDNN's kernels use here."""
+    """``avx512`` or ``avx2`` (or ``other``): this CPU's widest vector unit."""
     try:
         flags = set(next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split())
     except (OSError, StopIteration):
