@@ -13,7 +13,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from raymouth.roi import grow
+from raymouth.roi import grow, to_lab
 
 Box = Sequence[int]  # (x0, y0, x1, y1), exclusive x1/y1
 
@@ -60,7 +60,7 @@ def _lab(img: np.ndarray) -> np.ndarray:
     arr = np.asarray(img)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    return cv2.cvtColor(arr.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return to_lab(arr)  # the colour match's conversion: the gate can reuse its result
 
 
 def _masked(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -250,8 +250,8 @@ def _region(mask: np.ndarray, ring_px: int) -> np.ndarray:
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
-    """RGB uint8 -> CIE L*a*b* float32, as ``metrics`` measures colour (float input in [0, 1]:
-    OpenCV's true L*a*b*)."""
+    """RGB uint8 -> CIE L*a*b* float32 (float input in [0, 1]: OpenCV's true L*a*b*); the one
+    conversion, ``metrics`` measures colour with it too."""
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 

@@ -125,9 +125,8 @@ class Composite:
             x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
             polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
             box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
-            face = tuple(map(float, batch["face_sharpness"][i])) if "face_sharpness" in batch else None
-            face = None if face is None or np.isnan(face[0]) else face
-            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, _reference(batch, i, (ox, oy), win.shape, frame_hw), face)
+            reference = _reference(batch, i, (ox, oy), win.shape, frame_hw)
+            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, reference, _measured_face(batch, i))
             for name, value in row_metrics.items():
                 cols[name][i] = value
             why = self.reject_reasons(row_metrics)
@@ -284,6 +283,13 @@ def input_face_sharpness(batch: dict[str, np.ndarray], i: int) -> tuple[float, f
     win, (ox, oy), _ = _window(batch, i)
     x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
     return gate_scores.face_sharpness(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
+
+
+def _measured_face(batch: dict[str, np.ndarray], i: int) -> tuple[float, float] | None:
+    """Row ``i``'s ``face_sharpness`` from the enhance stage, or None where it was not measured."""
+    if "face_sharpness" not in batch or np.isnan(batch["face_sharpness"][i][0]):
+        return None
+    return tuple(map(float, batch["face_sharpness"][i]))
 
 
 def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
