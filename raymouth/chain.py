@@ -3,19 +3,18 @@
 ``enhance.chain=native`` (default): every output pixel is the input plus a learned correction at
 the crop's own size. Each crop is mirrored out to its own size rounded up to ``bucket_px``;
 crops of one bucket run through the native EDSR in one batch (``models.edsr.build_edsr_native``:
-pixel-unshuffle, EDSR body, zero-initialised tail, + input), optionally averaged with the
-mirrored crop's output (``flip_ensemble``), then sharpened, then (optional)
-the seed autoencoder's residual ``ae(x) - x`` is computed at ``ae_px``² and added back resized
-(a resized correction, never a resized image), and each crop is cut back to its own size.
-Nothing shrinks the input: measured, resizing a 168x110 mouth to 64² and back alone cost 10 dB.
+pixel-unshuffle, EDSR body, zero-initialised tail, + input; on LiteRT or TensorFlow,
+``enhance.runtime``), optionally averaged with the mirrored crop's output (``flip_ensemble``),
+then sharpened, then (optional) the seed autoencoder's residual ``ae(x) - x`` is computed at
+``ae_px``² and added back resized (a resized correction, never a resized image), and each crop is
+cut back to its own size. Nothing shrinks the input: resizing a 168x110 mouth to 64² and back cost 10 dB.
 
 ``enhance.chain=square``: the first version, crop -> ``sr_input_px``² -> super-resolution
 backend -> sharpen -> ``ae_px``² -> autoencoder -> back to the crop's size; kept so the
 evaluation can show both (the seed's chain as drawn is ``square`` with the direct autoencoder).
 
-Value ranges: crops come in and go out as RGB uint8 (H, W, 3); every model in between sees
-float32 RGB in [0, 1] (``to_float`` / ``to_uint8`` are the only conversions), clipped after each
-stage.
+Value ranges: crops come in and go out as RGB uint8 (H, W, 3); every model in between sees float32
+RGB in [0, 1] (``to_float`` / ``to_uint8`` are the only conversions), clipped after each stage.
 
 No Ray here: the pipeline's actor wraps ``EnhanceChain``; training and tests call it directly.
 """
@@ -31,12 +30,14 @@ import numpy as np
 
 from raymouth.config import Config, EnhanceConfig
 from raymouth.degrade import degrade
-from raymouth.detail import auto_detail, detail_level
+from raymouth.detail import auto_detail, detail_level, interpolate
+from raymouth.models import RANDOM
+from raymouth.models.kerasapi import configure_threads
+from raymouth.models.litert import use_litert
 from raymouth.sharpen import sharpen_batch
 
 SR_BACKENDS = ("edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none")
 FROZEN_BACKENDS = ("fsrcnn", "espcn", "lapsrn", "pb")
-RANDOM = "random"  # weights value meaning freshly initialised (tests, benchmarks)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 Batch = np.ndarray  # (N, H, W, 3) float32 RGB in [0, 1]
@@ -236,9 +237,18 @@ def build_native(enh: EnhanceConfig):
     if enh.detail <= 0:
         return model, version
     detail, ident = _load("native_detail", "native", enh)
-    a = float(enh.detail)
-    model.set_weights([(1.0 - a) * w + a * d for w, d in zip(model.get_weights(), detail.get_weights())])
-    return model, f"{version}+detail{a:g}@{ident}"
+    model.set_weights(interpolate(model.get_weights(), detail.get_weights(), enh.detail))
+    return model, f"{version}+detail{enh.detail:g}@{ident}"
+
+
+def lite_native(enh: EnhanceConfig):
+    """``build_native`` on LiteRT (no TensorFlow): the same checked weights and version tag, as a runner."""
+    from raymouth.models import arch, litert
+
+    detail = model_weights(enh, "native_detail") if enh.detail > 0 else None
+    run, ident, detail_id = litert.native_runner(model_weights(enh, "native"), detail, enh.detail, arch("native", enh), enh.tf_intra_op_threads)
+    return run, f"native_{enh.native.num_blocks}x{enh.native.num_filters}@{ident}" + (f"+detail{enh.detail:g}@{detail_id}" if detail else "")
+
 
 
 def _any_size_runner(model) -> Callable[[Batch], Batch]:
@@ -262,15 +272,15 @@ class EnhanceChain:
     """Loads the chain's models once; call it on a list of RGB uint8 crops of any sizes."""
 
     def __init__(self, cfg: Config) -> None:
-        from raymouth.models.kerasapi import configure_threads
-
-        configure_threads(cfg.enhance.tf_intra_op_threads, cfg.enhance.tf_inter_op_threads)
+        self.lite = use_litert(cfg.enhance)  # the native model on LiteRT: TensorFlow is not imported
+        if not self.lite:
+            configure_threads(cfg.enhance.tf_intra_op_threads, cfg.enhance.tf_inter_op_threads)
         self.cfg = cfg
         self.native = cfg.enhance.chain == "native"
         if cfg.enhance.chain not in ("native", "square"):
             raise ValueError(f"enhance.chain must be native or square, got {cfg.enhance.chain!r}")
         self.auto_detail = auto_detail(cfg.enhance)
-        self._levels: dict[float, tuple[list[np.ndarray], str]] = {}  # detail level -> (weights, version tag)
+        self._levels: dict[float, tuple] = {}  # detail level -> (weights, or LiteRT runner; version tag)
         self._net = self._run = self._net_level = None  # the native network, its runner, its level now
         if self.native:
             self.sr, sr_tag = self._level(float(cfg.enhance.detail))
@@ -289,16 +299,21 @@ class EnhanceChain:
         return "+".join(t for t in (sr_tag, sharp_tag, self._ae_tag) if t)
 
     def _level(self, level: float) -> tuple[Callable[[Batch], Batch], str]:
-        """The native model's runner at one detail level and its version tag, built on first use: one
-        network and traced graph for every level, each level's weights swapped in when its crops run."""
-        if level not in self._levels:
-            model, tag = build_native(dataclasses.replace(self.cfg.enhance, detail=level))
+        """The native model's runner at one detail level and its version tag, built on first use: on TensorFlow
+        one network and graph for every level, its weights swapped in per level; on LiteRT a flatbuffer each."""
+        enh = dataclasses.replace(self.cfg.enhance, detail=level)
+        if level not in self._levels and self.lite:
+            self._levels[level] = lite_native(enh)
+        elif level not in self._levels:
+            model, tag = build_native(enh)
             if self._net is None:
                 self._net, self._run, self._net_level = model, _any_size_runner(model), level
             self._levels[level] = (model.get_weights(), tag)
         return functools.partial(self._run_at, level), self._levels[level][1]
 
     def _run_at(self, level: float, batch: Batch) -> Batch:
+        if self.lite:
+            return self._levels[level][0](batch)
         if self._net_level != level:
             self._net.set_weights(self._levels[level][0])
             self._net_level = level
@@ -383,17 +398,3 @@ class EnhanceChain:
             return self(crops), [self.model_version] * len(crops)
         levels = [detail_level(r, self.cfg.enhance) for r in ratios]
         return self(crops, levels), [self.version_of(a) for a in levels]
-
-
-def sample_crops(n: int, seed: int = 0, min_side: int = 48, max_side: int = 200) -> list[np.ndarray]:
-    """Mouth-sized crops of varying sizes cut from scikit-image's astronaut photo (benchmarks)."""
-    from skimage import data
-
-    photo = data.astronaut()
-    rng = np.random.default_rng(seed)
-    crops = []
-    for _ in range(n):
-        w, h = rng.integers(min_side, max_side, size=2)
-        x, y = rng.integers(0, photo.shape[1] - w), rng.integers(0, photo.shape[0] - h)
-        crops.append(np.ascontiguousarray(photo[y : y + h, x : x + w]))
-    return crops

@@ -66,8 +66,8 @@ class LocateConfig:
 class EdsrConfig:
     """Defaults match the shipped weights (EDSR-small, trainable on a CPU in minutes).
 
-    EDSR baseline is ``num_blocks=16, num_filters=64`` (``build_edsr``'s defaults); the paper's
-    large model ``num_blocks=32, num_filters=256``. Either needs weights trained for it.
+    EDSR baseline is ``num_blocks=16, num_filters=64`` (``build_edsr``'s defaults); the paper's large
+    model ``num_blocks=32, num_filters=256``; each needs weights trained for it.
     """
 
     scale: Literal[2, 3, 4, 8] = 2
@@ -100,10 +100,9 @@ class SharpenConfig:
 
 @dataclass
 class EnhanceConfig:
-    # native: output = crop + learned correction at the crop's own size (EDSR on a
-    # pixel-unshuffled copy), then sharpen and the autoencoder's residual computed at ae_px² and
-    # added back at native size. square: the first version (crop -> sr_input_px² -> SR backend
-    # -> sharpen -> autoencoder at ae_px² -> back to the crop's size), kept for evaluation.
+    # native: output = crop + learned correction at the crop's own size (EDSR on a pixel-unshuffled
+    # copy), then sharpen and the autoencoder's residual computed at ae_px² and added back at native
+    # size. square: the first version (crop -> sr_input_px² -> SR -> sharpen -> ae_px² -> back), kept for evaluation.
     chain: Literal["native", "square"] = "native"  # native | square
     native_weights: str = ""  # "" = the package's default native weights
     # native chain: 0 = the fidelity weights (native_weights); 1 = the weights fine-tuned from
@@ -130,7 +129,9 @@ class EnhanceConfig:
     autoencoder_weights: str = ""  # "" = the package's default weights
     pb_path: str = ""  # frozen graph for sr_backend=fsrcnn|espcn|lapsrn|pb
     pb_output_node: str = ""  # "" = auto-detected (NCHW_output, LapSRN: NCHW_output_<scale>x)
-    tf_intra_op_threads: NonNegInt = 0  # TensorFlow thread pools for the chain; 0 = TensorFlow default
+    # native model on LiteRT (no TensorFlow import) or TensorFlow; auto: LiteRT where it fits (chain.use_litert)
+    runtime: Literal["auto", "litert", "tensorflow"] = "auto"
+    tf_intra_op_threads: NonNegInt = 0  # the model's threads (TensorFlow intra-op, or LiteRT's); 0 = every core
     tf_inter_op_threads: NonNegInt = 0
     native: NativeConfig = field(default_factory=NativeConfig)
     edsr: EdsrConfig = field(default_factory=EdsrConfig)
@@ -192,10 +193,9 @@ class PipelineConfig:
     enhance_actors: NonNegInt = 0  # 0: sized from the cluster's GPUs (or CPUs without GPUs)
     num_gpus_per_enhance_actor: Annotated[float, Range(min=-1)] = -1.0  # -1: 1 when the cluster has GPUs, else 0
     cpus_per_actor: PosFloat = 0.5  # fractional, so Ray Data's read tasks are never starved
-    # patch: a row stores the enhanced mouth rectangle (PNG) and its box, not a new frame; the
-    # frame is the input frame with the patch pasted (raymouth.compose, export). Full frames made
-    # the output 199% of the input's bytes. frame: the whole enhanced frame, as before. It changes
-    # what a run writes, so it is part of the run's identity (not in identity.EXECUTION_KEYS).
+    # patch: a row stores the enhanced mouth rectangle (PNG) and its box, not a new frame; the frame is
+    # the input frame with the patch pasted (raymouth.compose, export). Full frames made the output 199%
+    # of the input's bytes. frame: the whole enhanced frame. Part of the run's identity (what it writes).
     output_mode: Literal["patch", "frame"] = "patch"
     output_format: ImageFormat = "png"  # frame mode's frames (patches are always PNG: lossless)
     rows_per_unit: PosInt = 256  # resume and smoothing grain; bounds one locate actor's memory
@@ -354,9 +354,10 @@ def validate(cfg: Config) -> None:
         (cfg.locate.detection_floor <= cfg.locate.min_detection_confidence, "locate.detection_floor must not exceed locate.min_detection_confidence"),
         (cfg.degrade.min_scale <= cfg.degrade.max_scale, "degrade.min_scale must not exceed degrade.max_scale"),
         (cfg.degrade.jpeg_quality_min <= cfg.degrade.jpeg_quality_max, "degrade.jpeg_quality_min must not exceed degrade.jpeg_quality_max"),
-        (cfg.pipeline.num_gpus_per_enhance_actor == -1 or cfg.pipeline.num_gpus_per_enhance_actor >= 0,
-         "pipeline.num_gpus_per_enhance_actor must be -1 (automatic) or at least 0"),
+        (cfg.pipeline.num_gpus_per_enhance_actor >= 0 or cfg.pipeline.num_gpus_per_enhance_actor == -1, "pipeline.num_gpus_per_enhance_actor must be -1 (automatic) or at least 0"),
         (cfg.enhance.detail_full_ratio < cfg.enhance.detail_soft_ratio, "enhance.detail_full_ratio must be below enhance.detail_soft_ratio"),
+        (cfg.enhance.runtime != "litert" or (cfg.enhance.chain == "native" and not cfg.enhance.use_autoencoder),
+         "enhance.runtime=litert runs the native chain's model only (enhance.chain=native, use_autoencoder=false)"),
         (cfg.enhance.sr_backend not in ("fsrcnn", "espcn", "lapsrn", "pb") or bool(cfg.enhance.pb_path),
          f"enhance.sr_backend={cfg.enhance.sr_backend} needs enhance.pb_path (a frozen .pb graph, e.g. FSRCNN_x2.pb)"),
     ]

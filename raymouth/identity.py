@@ -16,6 +16,7 @@ EXECUTION_KEYS = (
     "train",  # an enhance run reads trained weights (enhance.*_weights); how they were trained is theirs
     "degrade",  # training and evaluation pairs only; an enhance run never degrades anything
     "ingest.max_parallel_videos",
+    "enhance.runtime",  # LiteRT or TensorFlow: the same model, outputs within ~3e-7 (tests/test_litert.py)
     "enhance.tf_intra_op_threads",
     "enhance.tf_inter_op_threads",
     "pipeline.locate_batch_size",

@@ -140,7 +140,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         compute=ray.data.ActorPoolStrategy(size=sizes.enhance_actors),  # model loaded once per actor
         num_gpus=sizes.gpus_per_enhance_actor,  # 0 on a CPU-only cluster
         num_cpus=p.cpus_per_actor,
-        fn_constructor_kwargs={"cfg": _with_threads(cfg, sizes.enhance_threads), "models": models},
+        fn_constructor_kwargs={"cfg": _for_enhance_actors(cfg, sizes), "models": models},
     )
     ds = ds.map_batches(
         composite_and_write,
@@ -158,9 +158,12 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
     return ds
 
 
-def _with_threads(cfg: Config, threads: int) -> Config:
-    """``cfg`` with the enhance actors' TensorFlow threads (an execution setting: same run identity)."""
-    return dataclasses.replace(cfg, enhance=dataclasses.replace(cfg.enhance, tf_intra_op_threads=threads))
+def _for_enhance_actors(cfg: Config, sizes) -> Config:
+    """``cfg`` with the enhance actors' model threads, and TensorFlow where they hold a GPU (LiteRT
+    runs on the CPU); both execution settings: the same run identity."""
+    on_gpu = sizes.gpus_per_enhance_actor > 0 and cfg.enhance.runtime == "auto"
+    runtime = "tensorflow" if on_gpu else cfg.enhance.runtime
+    return dataclasses.replace(cfg, enhance=dataclasses.replace(cfg.enhance, tf_intra_op_threads=sizes.enhance_threads, runtime=runtime))
 
 
 PROGRESS_EVERY_S = 5.0  # a progress line this often when the console is not a terminal

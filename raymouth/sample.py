@@ -111,3 +111,17 @@ def make_sample_dataset(workdir: str | Path, cfg: Config | None = None) -> str:
     out = workdir / "dataset"
     ingest([str(clip)], str(out), cfg or Config(), use_ray=False)
     return str(out / "frames")
+
+
+def sample_crops(n: int, seed: int = 0, min_side: int = 48, max_side: int = 200) -> list[np.ndarray]:
+    """Mouth-sized crops of varying sizes cut from scikit-image's astronaut photo (benchmarks)."""
+    from skimage import data
+
+    photo = data.astronaut()
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(n):
+        w, h = rng.integers(min_side, max_side, size=2)
+        x, y = rng.integers(0, photo.shape[1] - w), rng.integers(0, photo.shape[0] - h)
+        crops.append(np.ascontiguousarray(photo[y : y + h, x : x + w]))
+    return crops

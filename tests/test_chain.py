@@ -10,7 +10,8 @@ from conftest import fixture_path
 
 from raymouth import chain as chain_mod
 from raymouth.bench.models import bench_chain
-from raymouth.chain import EnhanceChain, preprocess, sample_crops, training_pair
+from raymouth.chain import EnhanceChain, preprocess, training_pair
+from raymouth.sample import sample_crops
 from raymouth.config import from_dict
 from raymouth.degrade import degrade
 
@@ -205,13 +206,14 @@ def test_flip_ensemble_makes_the_chain_mirror_equivariant():
 
 
 def test_detail_levels_share_one_network_and_give_each_models_own_output():
-    """The chain runs every detail level through one network, swapping each level's weights in:
-    crops at levels in any order come out as the model built for their level alone gives them."""
+    """On TensorFlow the chain runs every detail level through one network, swapping each level's
+    weights in: crops at levels in any order come out as the model built for their level alone
+    gives them (LiteRT's levels: tests/test_litert.py)."""
     import dataclasses
 
     from raymouth.chain import _any_size_runner, build_native, to_float
 
-    cfg = from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False}})
+    cfg = from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False, "runtime": "tensorflow"}})
     crops = sample_crops(3, seed=2, min_side=50, max_side=64)
     x = to_float(np.stack([c[:48, :48] for c in crops]))
     chain = EnhanceChain(cfg)

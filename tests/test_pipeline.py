@@ -144,6 +144,25 @@ def test_same_run_id_with_other_settings_is_refused(tmp_path):
         pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg("pipeline.output_mode=frame"))
 
 
+def test_model_actors_use_tensorflow_only_where_they_hold_a_gpu(tmp_path):
+    """LiteRT runs on the CPU: model actors holding a GPU get TensorFlow (unless the runtime is
+    set), CPU-only ones keep it and get their share of the cores; neither changes the run's
+    identity, so a run started on one runtime resumes on the other."""
+    from raymouth.cluster import stage_sizes
+
+    cfg = config.Config()
+    cpu = pipeline._for_enhance_actors(cfg, stage_sizes(cfg, {"CPU": 2}))
+    gpu = pipeline._for_enhance_actors(cfg, stage_sizes(cfg, {"CPU": 8, "GPU": 1}))
+    assert (cpu.enhance.runtime, cpu.enhance.tf_intra_op_threads) == ("auto", 1)
+    assert gpu.enhance.runtime == "tensorflow"
+    forced = config.load(None, ["enhance.runtime=litert"])
+    assert pipeline._for_enhance_actors(forced, stage_sizes(forced, {"CPU": 8, "GPU": 1})).enhance.runtime == "litert"
+    assert cpu.hash() == gpu.hash() == cfg.hash()
+    write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=2, rows_per_file=2, size=64)
+    pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg())
+    pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg("enhance.runtime=tensorflow"))
+
+
 def _enhance_cmd(inp: Path, out: Path, run_id: str) -> list[str]:
     sets = [a for s in FAST_MODELS for a in ("--set", s)]
     return [sys.executable, "-m", "raymouth.cli", "enhance", str(inp), "--out", str(out), "--run-id", run_id, *sets]

@@ -169,7 +169,7 @@ def test_the_per_identity_cache_stays_bounded(identity_models):
 
 
 def test_enhance_stage_groups_rows_by_identity_and_names_each_rows_model(identity_models):
-    from raymouth.chain import sample_crops
+    from raymouth.sample import sample_crops
     from raymouth.stages import EnhanceStage
 
     paths, base = identity_models

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from raymouth.config import Config, EnhanceConfig
 
+RANDOM = "random"  # a weights setting meaning freshly initialised (tests, benchmarks)
 KINDS = ("autoencoder", "edsr", "native")  # a model kind: its config section is ``enhance.<kind>``
 
 
@@ -25,9 +26,9 @@ def params(kind: str, cfg: "Config | EnhanceConfig") -> dict[str, Any]:
 def arch(kind: str, cfg: "Config | EnhanceConfig") -> dict[str, Any]:
     """The manifest ``arch`` of the configured ``kind`` (what loading checks weights against)."""
     if kind == "edsr":
-        from raymouth.models.edsr import edsr_arch as arch_of
+        from raymouth.models.archs import edsr_arch as arch_of
     elif kind == "native":
-        from raymouth.models.edsr import edsr_native_arch as arch_of
+        from raymouth.models.archs import edsr_native_arch as arch_of
     else:
         from raymouth.models.autoencoder import autoencoder_arch as arch_of
     return arch_of(**params(kind, cfg))

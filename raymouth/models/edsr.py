@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from raymouth.config import NativeConfig
+from raymouth.models.archs import edsr_arch, edsr_native_arch  # noqa: F401  (re-exported: builder and description side by side)
 from raymouth.models.kerasapi import keras, tf
 
 # DIV2K RGB mean (BasicSR / the paper's code), in [0, 1].
@@ -130,18 +131,6 @@ def build_edsr(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_
     return keras.Model(inputs, outputs, name=f"edsr_x{scale}_{num_blocks}x{num_filters}")
 
 
-def edsr_arch(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_scale: float = 0.1) -> dict:
-    """The architecture description stored in a weights manifest and checked on load."""
-    return {
-        "name": "edsr",
-        "scale": int(scale),
-        "num_blocks": int(num_blocks),
-        "num_filters": int(num_filters),
-        "res_scale": float(res_scale),
-        "value_range": "rgb01",
-    }
-
-
 @keras.saving.register_keras_serializable(package="raymouth")
 class SpaceToDepth(DepthToSpace):
     """Pixel unshuffle: (H, W, C) -> (H/r, W/r, C*r*r); nothing is thrown away (H, W multiples of r)."""
@@ -168,16 +157,3 @@ def build_edsr_native(num_blocks: int = _NATIVE.num_blocks, num_filters: int = _
     correction = Scale(1.0 / IMG_RANGE, name="correction")(x)
     outputs = keras.layers.Add(name="input_skip")([inputs, correction])
     return keras.Model(inputs, outputs, name=f"edsr_native_{num_blocks}x{num_filters}")
-
-
-def edsr_native_arch(num_blocks: int = _NATIVE.num_blocks, num_filters: int = _NATIVE.num_filters, res_scale: float = _NATIVE.res_scale,
-                     unshuffle: int = _NATIVE.unshuffle) -> dict:
-    """The native model's manifest ``arch`` (checked on load)."""
-    return {
-        "name": "edsr_native",
-        "unshuffle": int(unshuffle),
-        "num_blocks": int(num_blocks),
-        "num_filters": int(num_filters),
-        "res_scale": float(res_scale),
-        "value_range": "rgb01",
-    }

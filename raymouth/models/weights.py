@@ -107,10 +107,8 @@ def check_arch(path: str | Path, manifest: dict[str, Any], expect_arch: dict[str
         raise WeightsError(f"weights {Path(path).name} do not match the configured architecture: {', '.join(diffs)}")
 
 
-def load_checked(path: str | Path, expect_arch: dict[str, Any] | None = None) -> tuple[keras.Model, dict[str, Any]]:
-    """Load a model after verifying its sha256 and architecture; returns ``(model, manifest)``."""
-    import raymouth.models.edsr  # noqa: F401  (registers EDSR's custom layers for deserialisation)
-
+def checked_manifest(path: str | Path, expect_arch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of ``path`` after verifying the file's sha256 and architecture (no TensorFlow)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
@@ -121,6 +119,14 @@ def load_checked(path: str | Path, expect_arch: dict[str, Any] | None = None) ->
             f"weights file {path} is corrupt or truncated: sha256 {sha[:12]}… does not match its manifest's {manifest['sha256'][:12]}…"
         )
     check_arch(path, manifest, expect_arch)
+    return manifest
+
+
+def load_checked(path: str | Path, expect_arch: dict[str, Any] | None = None) -> tuple[keras.Model, dict[str, Any]]:
+    """Load a model after verifying its sha256 and architecture; returns ``(model, manifest)``."""
+    import raymouth.models.edsr  # noqa: F401  (registers EDSR's custom layers for deserialisation)
+
+    manifest = checked_manifest(path, expect_arch)
     from raymouth.models.kerasapi import keras
 
     try:

@@ -1,0 +1,115 @@
+"""The native model on LiteRT (``models.litert``): the same outputs as the Keras model it is written
+from, for the shipped weights at every detail level and for other weights of the architecture
+(a person's fine-tune), and a chain that never imports TensorFlow."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from raymouth.chain import EnhanceChain, bucket, pad_to, to_float
+from raymouth.config import ConfigError, from_dict
+from raymouth.errors import UserError
+from raymouth.models import litert
+from raymouth.models.weights import WeightsError
+from raymouth.sample import sample_crops
+
+pytestmark = pytest.mark.skipif(not litert.available(), reason="ai-edge-litert is not installed")
+
+
+def _batches(n: int = 6, seed: int = 3) -> list[np.ndarray]:
+    """Float crop batches padded to their buckets, as the chain hands them to the model."""
+    out = []
+    for crop in sample_crops(n, seed=seed):
+        h, w = bucket(crop.shape[0], 16), bucket(crop.shape[1], 16)
+        out.append(to_float(pad_to(crop, h, w))[None])
+    return out
+
+
+@pytest.mark.parametrize("level", [0.0, 0.5, 1.0])
+def test_shipped_weights_give_the_keras_models_output_at_every_detail_level(level):
+    from raymouth.chain import build_native, lite_native
+
+    enh = from_dict({"enhance": {"detail": level}}).enhance
+    model, tag = build_native(enh)
+    runner, lite_tag = lite_native(enh)
+    assert lite_tag == tag
+    for x in _batches():
+        want = model.predict_on_batch(x)
+        assert np.abs(want - x).max() > 1e-3  # the trained model really changes the crop
+        np.testing.assert_allclose(runner(x), want, atol=2e-6)
+
+
+def test_other_weights_of_the_architecture_run_too(tmp_path):
+    """A fine-tune is read from its own file: a small model with random (non-identity) weights,
+    saved as the project saves models, gives the Keras model's output, batch or single crop."""
+    from raymouth.models.edsr import build_edsr_native, edsr_native_arch
+    from raymouth.models.weights import save_model
+
+    arch = {"num_blocks": 2, "num_filters": 8}
+    model = build_edsr_native(**arch)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
+    path = tmp_path / "person.keras"
+    save_model(model, path, edsr_native_arch(**arch), data="test")
+    runner, ident, _ = litert.native_runner(path, None, 0.0, edsr_native_arch(**arch), threads=1)
+    x = np.concatenate([_batches(1, seed=7)[0]] * 3)
+    np.testing.assert_allclose(runner(x), model.predict_on_batch(x), atol=2e-6)
+    assert ident == json.loads(path.with_suffix(".json").read_text())["sha256"][:12]
+
+
+def test_bad_weights_are_refused_before_any_model_runs(tmp_path):
+    from raymouth.models.edsr import build_edsr_native, edsr_native_arch
+    from raymouth.models.weights import save_model
+
+    path = tmp_path / "m.keras"
+    save_model(build_edsr_native(num_blocks=1, num_filters=8), path, edsr_native_arch(num_blocks=1, num_filters=8))
+    with pytest.raises(WeightsError, match="do not match the configured architecture"):
+        litert.read_checked(path, edsr_native_arch(num_blocks=2, num_filters=8))
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        litert.read_checked(path, edsr_native_arch(num_blocks=1, num_filters=8))
+    with pytest.raises(ValueError, match="do not fit the native model"):
+        litert.check_native_weights([np.zeros((3, 3, 12, 8), np.float32)], edsr_native_arch(num_blocks=1, num_filters=8))
+
+
+def test_lite_chain_writes_the_tensorflow_chains_pixels():
+    """The default chain (LiteRT) and the same chain on TensorFlow: the same versions and, after
+    rounding to uint8, at most one grey level apart in a handful of values."""
+    crops = sample_crops(12, seed=2)
+    ratios = [1.1] * 4 + [0.85] * 4 + [0.5] * 4  # every automatic detail level
+    lite = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 1}}))
+    tf = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 1, "runtime": "tensorflow"}}))
+    assert lite.lite and not tf.lite
+    out, versions = lite.enhance(crops, ratios)
+    want, want_versions = tf.enhance(crops, ratios)
+    assert versions == want_versions and len(set(versions)) == 3
+    diff = [np.abs(a.astype(int) - b) for a, b in zip(out, want)]
+    assert max(int(d.max()) for d in diff) <= 1
+    assert sum(int((d > 0).sum()) for d in diff) <= 1e-4 * sum(a.size for a in out)
+
+
+def test_lite_chain_does_not_import_tensorflow():
+    code = (
+        "import sys; from raymouth.config import Config; from raymouth.chain import EnhanceChain; "
+        "from raymouth.sample import sample_crops; c = EnhanceChain(Config()); "
+        "out, v = c.enhance(sample_crops(3), [0.5, 0.85, 1.2]); "
+        "print(c.lite, len(set(v)), 'tensorflow' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-3:] == ["True", "3", "False"]
+
+
+def test_runtime_setting():
+    with pytest.raises(ConfigError, match="enhance.runtime=litert runs the native chain's model only"):
+        from_dict({"enhance": {"runtime": "litert", "chain": "square"}})
+    with pytest.raises(UserError, match="trained native weights"):
+        EnhanceChain(from_dict({"enhance": {"runtime": "litert", "native_weights": "random"}}))
+    # auto: TensorFlow where LiteRT does not fit (untrained weights, the autoencoder)
+    assert not litert.use_litert(from_dict({"enhance": {"native_weights": "random"}}).enhance)
+    assert not litert.use_litert(from_dict({"enhance": {"use_autoencoder": True}}).enhance)
+    assert litert.use_litert(from_dict({}).enhance)
