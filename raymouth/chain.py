@@ -30,8 +30,8 @@ import numpy as np
 
 from raymouth.config import Config, EnhanceConfig
 from raymouth.degrade import degrade
-from raymouth.detail import auto_detail, detail_level, interpolate
-from raymouth.models import RANDOM
+from raymouth.detail import auto_detail, detail_level
+from raymouth.models import RANDOM, interpolate
 from raymouth.models.kerasapi import configure_threads
 from raymouth.models.litert import use_litert
 from raymouth.sharpen import sharpen_batch

@@ -32,9 +32,3 @@ def detail_level(ratio: float, enh: EnhanceConfig) -> float:
     share = (enh.detail_soft_ratio - float(ratio)) / (enh.detail_soft_ratio - enh.detail_full_ratio)
     share = min(1.0, max(0.0, share))
     return max(float(enh.detail), min(1.0, round(share / enh.detail_step) * enh.detail_step))
-
-
-def interpolate(fidelity: list[np.ndarray], detail: list[np.ndarray], a: float) -> list[np.ndarray]:
-    """The parameters ``a`` of the way from the fidelity weights to the detail weights (ESRGAN's
-    network interpolation): the model of detail level ``a``."""
-    return [(1.0 - float(a)) * w + float(a) * d for w, d in zip(fidelity, detail)]

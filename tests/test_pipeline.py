@@ -303,11 +303,15 @@ from ray.cluster_utils import Cluster
 from raymouth import config, pipeline
 
 inp, out, sets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+# The head can host every actor of the job's pools (one landmarker, one model actor, at most two
+# compositors: 2 CPUs at 0.5 each), so whatever dies with the worker restarts there. With a head
+# too small for the pools (1 CPU) the lost actors wait for a node that never comes: a real
+# cluster's autoscaler brings one; here the run hung whenever the head held only model actors.
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
 worker = cluster.add_node(num_cpus=2)
 cluster.wait_for_nodes()
 ray.init(address=cluster.address)
-cfg = config.load(None, sets)
+cfg = config.load(None, [*sets, "pipeline.locate_actors=1", "pipeline.enhance_actors=1"])
 result = {}
 t = threading.Thread(target=lambda: result.update(pipeline.run(inp, out, "node", cfg)))
 t.start()
@@ -315,8 +319,11 @@ frames = Path(out) / "node" / "frames"
 deadline = time.time() + 300
 while time.time() < deadline and len(list(frames.glob("*.parquet"))) < 2 and t.is_alive():
     time.sleep(0.2)
+from ray.util.state import list_actors
+
+lost = [a for a in list_actors() if a.node_id == worker.node_id and a.state == "ALIVE" and "MapWorker" in a.class_name]
 cluster.remove_node(worker, allow_graceful=False)
-print("REMOVED", flush=True)
+print("REMOVED", len(lost), flush=True)
 t.join(timeout=600)
 print("SUMMARY", json.dumps(result.get("status_counts")), flush=True)
 ray.shutdown()
@@ -335,6 +342,7 @@ def test_worker_node_dies_mid_run(tmp_path):
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert "REMOVED" in proc.stdout, proc.stderr[-3000:]
+    assert int(proc.stdout.split("REMOVED", 1)[1].split()[0]) >= 1, "no actor of the job ran on the removed node"
     assert '"ok"' in proc.stdout.split("SUMMARY", 1)[1], "the run did not finish after losing the node"
     out = read_run(tmp_path / "out" / "node")
     assert sorted(keys_of(out)) == [("retalking_face_5", i) for i in range(32)]

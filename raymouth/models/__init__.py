@@ -10,6 +10,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from raymouth.config import Config, EnhanceConfig
 
 RANDOM = "random"  # a weights setting meaning freshly initialised (tests, benchmarks)
@@ -43,3 +45,9 @@ def build(kind: str, cfg: "Config | EnhanceConfig"):
     else:
         from raymouth.models.autoencoder import build_autoencoder as builder
     return builder(**params(kind, cfg)), arch(kind, cfg)
+
+
+def interpolate(fidelity: list[np.ndarray], detail: list[np.ndarray], a: float) -> list[np.ndarray]:
+    """The parameters ``a`` of the way from the fidelity weights to the detail weights (ESRGAN's
+    network interpolation): the model of detail level ``a``."""
+    return [(1.0 - float(a)) * w + float(a) * d for w, d in zip(fidelity, detail)]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from raymouth.config import NativeConfig
 
 _NATIVE = NativeConfig()  # the native builder's defaults are the config's (``enhance.native``)
+RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K RGB mean (BasicSR / the paper's code), in [0, 1]: the models' pixel shift
+IMG_RANGE = 255.0
 
 
 def edsr_arch(scale: int = 2, num_blocks: int = 16, num_filters: int = 64, res_scale: float = 0.1) -> dict:

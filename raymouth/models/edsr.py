@@ -20,13 +20,10 @@ from __future__ import annotations
 import math
 
 from raymouth.config import NativeConfig
-from raymouth.models.archs import edsr_arch, edsr_native_arch  # noqa: F401  (re-exported: builder and description side by side)
+from raymouth.models.archs import IMG_RANGE, RGB_MEAN, edsr_arch, edsr_native_arch  # noqa: F401  (arch re-exported beside its builder)
 from raymouth.models.kerasapi import keras, tf
 
-# DIV2K RGB mean (BasicSR / the paper's code), in [0, 1].
 _NATIVE = NativeConfig()  # the native builder's defaults are the config's (``enhance.native``)
-RGB_MEAN = (0.4488, 0.4371, 0.4040)
-IMG_RANGE = 255.0
 
 
 @keras.saving.register_keras_serializable(package="raymouth")

@@ -1,7 +1,7 @@
 """The native model on LiteRT (TensorFlow Lite's runtime), without importing TensorFlow.
 
 A CPU model actor that imports TensorFlow pays ~3 core-s for the import and ~0.7 per traced
-detail level before its first crop, and holds ~700 MB more memory; LiteRT imports in ~0.01 s and
+detail level before its first crop, and holds ~500 MB more memory; LiteRT imports in ~0.01 s and
 runs the same convolutions through XNNPACK. Its graph is written here, op by op, from the native
 model's weights (``build_edsr_native``'s layers in order: pixel shift, unshuffle, head, residual
 blocks, body end with the global skip, tail, shuffle, + input), so any weights of that
@@ -24,12 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from raymouth.config import EnhanceConfig
-from raymouth.detail import interpolate
 from raymouth.errors import UserError
-from raymouth.models import RANDOM
-
-RGB_MEAN = (0.4488, 0.4371, 0.4040)  # models.edsr's (not imported: that module imports TensorFlow)
-IMG_RANGE = 255.0
+from raymouth.models import RANDOM, interpolate
+from raymouth.models.archs import IMG_RANGE, RGB_MEAN
 
 
 def available() -> bool:
