@@ -113,3 +113,19 @@ def test_runtime_setting():
     assert not litert.use_litert(from_dict({"enhance": {"native_weights": "random"}}).enhance)
     assert not litert.use_litert(from_dict({"enhance": {"use_autoencoder": True}}).enhance)
     assert litert.use_litert(from_dict({}).enhance)
+
+
+def test_runner_keeps_only_its_most_recent_sizes_and_gives_the_same_output_after_eviction():
+    """Memory stays bounded by ``cache`` interpreters (each holds a size's activations); a size
+    planned again gives the same output."""
+    from raymouth.chain import WEIGHTS_DIR
+
+    arch = json.loads((WEIGHTS_DIR / "edsr_native.json").read_text())["arch"]
+    runner = litert.LiteRunner(litert.native_flatbuffer(litert.read_keras_weights(WEIGHTS_DIR / "edsr_native.keras"), arch), cache=2)
+    xs = _batches(3, seed=11)
+    assert len({x.shape for x in xs}) == 3
+    first = runner(xs[0])
+    for x in xs[1:]:
+        runner(x)
+    assert len(runner._by_shape) == 2 and (1, *xs[0].shape[1:]) not in runner._by_shape
+    np.testing.assert_array_equal(runner(xs[0]), first)

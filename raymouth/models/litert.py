@@ -203,9 +203,11 @@ class LiteRunner:
     """``float batch -> float batch`` through one flatbuffer, a crop at a time, with an interpreter
     per crop size (the ``cache`` most recent kept). LiteRT plans memory per input shape: measured
     here, a new (1, 96, 160) shape costs 14 ms and a new (8, 96, 160) one 79 ms, while a crop costs
-    the same alone or in a batch of 8 (8.0 / 7.7 ms): batch sizes would only multiply the shapes."""
+    the same alone or in a batch of 8 (8.0 / 7.7 ms): batch sizes would only multiply the shapes.
+    Each interpreter holds its activations: ~60 MB for a 1080p mouth (240x336), so few are kept (a
+    video's mouths stay within a few size buckets)."""
 
-    def __init__(self, flatbuffer: bytes, threads: int = 1, cache: int = 32) -> None:
+    def __init__(self, flatbuffer: bytes, threads: int = 1, cache: int = 4) -> None:
         self.flatbuffer, self.threads, self.cache = flatbuffer, max(1, int(threads)), max(1, int(cache))
         self._by_shape: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
