@@ -250,7 +250,6 @@ def lite_native(enh: EnhanceConfig):
     return run, f"native_{enh.native.num_blocks}x{enh.native.num_filters}@{ident}" + (f"+detail{enh.detail:g}@{detail_id}" if detail else "")
 
 
-
 def _any_size_runner(model) -> Callable[[Batch], Batch]:
     """One traced graph for every batch shape (a plain ``predict_on_batch`` retraces per size)."""
     from raymouth.models.kerasapi import tf

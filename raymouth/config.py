@@ -129,7 +129,7 @@ class EnhanceConfig:
     autoencoder_weights: str = ""  # "" = the package's default weights
     pb_path: str = ""  # frozen graph for sr_backend=fsrcnn|espcn|lapsrn|pb
     pb_output_node: str = ""  # "" = auto-detected (NCHW_output, LapSRN: NCHW_output_<scale>x)
-    # native model on LiteRT (no TensorFlow import) or TensorFlow; auto: LiteRT where it fits (chain.use_litert)
+    # native model on LiteRT (no TensorFlow import) or TensorFlow; auto: LiteRT where it fits (models.litert.use_litert)
     runtime: Literal["auto", "litert", "tensorflow"] = "auto"
     tf_intra_op_threads: NonNegInt = 0  # the model's threads (TensorFlow intra-op, or LiteRT's); 0 = every core
     tf_inter_op_threads: NonNegInt = 0

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from raymouth import identity, reference, schema, storage, units
-from raymouth.cluster import ClusterError, ensure_ray, stage_sizes
+from raymouth.cluster import ClusterError, StageSizes, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
 from raymouth.errors import UserError
 from raymouth.local import STAGES
@@ -158,7 +158,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
     return ds
 
 
-def _for_enhance_actors(cfg: Config, sizes) -> Config:
+def _for_enhance_actors(cfg: Config, sizes: StageSizes) -> Config:
     """``cfg`` with the enhance actors' model threads, and TensorFlow where they hold a GPU (LiteRT
     runs on the CPU); both execution settings: the same run identity."""
     on_gpu = sizes.gpus_per_enhance_actor > 0 and cfg.enhance.runtime == "auto"

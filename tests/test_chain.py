@@ -11,9 +11,9 @@ from conftest import fixture_path
 from raymouth import chain as chain_mod
 from raymouth.bench.models import bench_chain
 from raymouth.chain import EnhanceChain, preprocess, training_pair
-from raymouth.sample import sample_crops
 from raymouth.config import from_dict
 from raymouth.degrade import degrade
+from raymouth.sample import sample_crops
 
 TINY_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 8}
 SIZES = [(50, 80), (131, 209), (30, 30), (200, 120), (64, 64)]

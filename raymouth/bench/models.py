@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from raymouth.chain import RANDOM, EnhanceChain
-from raymouth.sample import sample_crops
 from raymouth.config import Config
+from raymouth.sample import sample_crops
 from raymouth.variants import BENCHED, frozen_graph, variant_overrides, with_overrides
 
 
