@@ -31,7 +31,7 @@ import numpy as np
 from raymouth.config import Config, EnhanceConfig
 from raymouth.degrade import degrade
 from raymouth.detail import auto_detail, detail_level
-from raymouth.models import RANDOM, interpolate
+from raymouth.models import RANDOM, interpolate, native_version
 from raymouth.models.kerasapi import configure_threads
 from raymouth.models.litert import use_litert
 from raymouth.sharpen import sharpen_batch
@@ -233,12 +233,12 @@ def _model(kind: str, enh: EnhanceConfig, tag: str):
 def build_native(enh: EnhanceConfig):
     """The native-resolution model and its version tag; with ``enhance.detail`` > 0 its
     parameters are moved that far toward the detail-trained weights (one model, no extra cost)."""
-    model, version = _model("native", enh, f"native_{enh.native.num_blocks}x{enh.native.num_filters}")
+    model, ident = _load("native", "native", enh)
     if enh.detail <= 0:
-        return model, version
-    detail, ident = _load("native_detail", "native", enh)
+        return model, native_version(enh, ident)
+    detail, detail_ident = _load("native_detail", "native", enh)
     model.set_weights(interpolate(model.get_weights(), detail.get_weights(), enh.detail))
-    return model, f"{version}+detail{enh.detail:g}@{ident}"
+    return model, native_version(enh, ident, detail_ident)
 
 
 def lite_native(enh: EnhanceConfig):
@@ -247,7 +247,7 @@ def lite_native(enh: EnhanceConfig):
 
     detail = model_weights(enh, "native_detail") if enh.detail > 0 else None
     run, ident, detail_id = litert.native_runner(model_weights(enh, "native"), detail, enh.detail, arch("native", enh), enh.tf_intra_op_threads)
-    return run, f"native_{enh.native.num_blocks}x{enh.native.num_filters}@{ident}" + (f"+detail{enh.detail:g}@{detail_id}" if detail else "")
+    return run, native_version(enh, ident, detail_id)
 
 
 def _any_size_runner(model) -> Callable[[Batch], Batch]:
@@ -300,14 +300,15 @@ class EnhanceChain:
     def _level(self, level: float) -> tuple[Callable[[Batch], Batch], str]:
         """The native model's runner at one detail level and its version tag, built on first use: on TensorFlow
         one network and graph for every level, its weights swapped in per level; on LiteRT a flatbuffer each."""
-        enh = dataclasses.replace(self.cfg.enhance, detail=level)
-        if level not in self._levels and self.lite:
-            self._levels[level] = lite_native(enh)
-        elif level not in self._levels:
-            model, tag = build_native(enh)
-            if self._net is None:
-                self._net, self._run, self._net_level = model, _any_size_runner(model), level
-            self._levels[level] = (model.get_weights(), tag)
+        if level not in self._levels:
+            enh = dataclasses.replace(self.cfg.enhance, detail=level)
+            if self.lite:
+                self._levels[level] = lite_native(enh)
+            else:
+                model, tag = build_native(enh)
+                if self._net is None:
+                    self._net, self._run, self._net_level = model, _any_size_runner(model), level
+                self._levels[level] = (model.get_weights(), tag)
         return functools.partial(self._run_at, level), self._levels[level][1]
 
     def _run_at(self, level: float, batch: Batch) -> Batch:

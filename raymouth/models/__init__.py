@@ -47,6 +47,13 @@ def build(kind: str, cfg: "Config | EnhanceConfig"):
     return builder(**params(kind, cfg)), arch(kind, cfg)
 
 
+def native_version(enh: "EnhanceConfig", ident: str, detail_ident: str = "") -> str:
+    """The native model's version tag, whichever runtime runs it: its weights' id, and the detail
+    weights' where ``enhance.detail`` > 0 (every output row names it)."""
+    tag = f"native_{enh.native.num_blocks}x{enh.native.num_filters}@{ident}"
+    return tag + (f"+detail{enh.detail:g}@{detail_ident}" if enh.detail > 0 else "")
+
+
 def interpolate(fidelity: list[np.ndarray], detail: list[np.ndarray], a: float) -> list[np.ndarray]:
     """The parameters ``a`` of the way from the fidelity weights to the detail weights (ESRGAN's
     network interpolation): the model of detail level ``a``."""

@@ -53,9 +53,10 @@ def use_litert(enh: EnhanceConfig) -> bool:
     """``enhance.runtime`` resolved: ``auto`` is LiteRT for the native chain with trained weights and
     no autoencoder where ``ai-edge-litert`` is installed (``pipeline.build`` picks TensorFlow on GPUs)."""
     fits = enh.chain == "native" and not enh.use_autoencoder and RANDOM not in (enh.native_weights, enh.native_detail_weights)
-    if enh.runtime == "litert" and not (fits and available()):
+    usable = fits and available()
+    if enh.runtime == "litert" and not usable:
         raise UserError("enhance.runtime=litert needs the ai-edge-litert package and trained native weights (not 'random')")
-    return enh.runtime != "tensorflow" and fits and available()
+    return enh.runtime != "tensorflow" and usable
 
 
 def native_runner(fidelity: str | Path, detail: str | Path | None, level: float, arch: dict, threads: int = 0) -> tuple[LiteRunner, str, str]:
