@@ -74,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
 
     from raymouth.evaluate.cli import add_evaluate_parser, add_heldout_parser
-    from raymouth.train import add_train_parser
+    from raymouth.train.driver import add_train_parser
 
     _common_once(add_train_parser(sub))
     _common_once(add_evaluate_parser(sub))
@@ -120,21 +120,21 @@ def cmd_config(args, cfg) -> int:
 
 
 def cmd_ingest(args, cfg) -> int:
-    from raymouth.ingest import ingest
+    from raymouth.data.ingest import ingest
 
     ingest(args.sources, args.out, cfg)
     return 0
 
 
 def cmd_enhance(args, cfg) -> int:
-    from raymouth.pipeline import run
+    from raymouth.job.pipeline import run
 
     run(args.input, args.out, args.run_id, cfg, ref_uri=args.reference, ref_map=args.reference_map)
     return 0
 
 
 def cmd_export(args, cfg) -> int:
-    from raymouth.export import export
+    from raymouth.data.export import export
 
     paths = export(args.input, args.out, column=args.column, contact_sheet=args.contact_sheet, cfg=cfg, videos_uri=args.videos)
     for p in paths:
@@ -153,7 +153,7 @@ def cmd_bench(args, cfg) -> int:
 
 
 def cmd_train(args, cfg) -> int:
-    from raymouth.train import cmd_train as run_train
+    from raymouth.train.driver import cmd_train as run_train
 
     return run_train(args, cfg)
 
@@ -172,9 +172,9 @@ def cmd_make_heldout(args, cfg) -> int:
 
 def cmd_demo(args, cfg) -> int:
     """The README's run command: the whole job on a built-in sample, then where to look."""
-    from raymouth.export import export
-    from raymouth.pipeline import run
-    from raymouth.sample import make_sample_dataset
+    from raymouth.data.export import export
+    from raymouth.job.pipeline import run
+    from raymouth.data.sample import make_sample_dataset
 
     work = Path(args.workdir).resolve()
     print(f"raymouth demo: working in {work}")
@@ -197,7 +197,8 @@ COMMANDS = {
     "demo": cmd_demo,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
-    "make-reference": cmd_make_heldout,
+    "make-heldout": cmd_make_heldout,
+    "make-reference": cmd_make_heldout,  # the old name of make-heldout
 }
 
 

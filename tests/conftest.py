@@ -132,8 +132,7 @@ def write_frames_dataset(root: Path, clip: Path, frames: int, rows_per_file: int
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from raymouth import codec
-
+    from raymouth.data import codec
     video_id = video_id or clip.stem
     rows = []
     with av.open(str(clip)) as container:
@@ -148,8 +147,7 @@ def write_frames_dataset(root: Path, clip: Path, frames: int, rows_per_file: int
             rows.append({"video_id": video_id, "frame_index": i, "fps": fps, "width": rgb.shape[1], "height": rgb.shape[0], "image": codec.encode(rgb)})
     out = root / "frames" / video_id
     out.mkdir(parents=True, exist_ok=True)
-    from raymouth import schema
-
+    from raymouth.data import schema
     for start in range(0, len(rows), rows_per_file):
         chunk = rows[start : start + rows_per_file]
         table = pa.Table.from_pylist(chunk, schema=pa.schema([f for f in schema.FRAMES if f.name != "timestamp"]))

@@ -75,10 +75,10 @@ def run_demo(workdir: str | Path, log=lambda *_: None) -> Path:
     import cv2
 
     from raymouth.config import Config
-    from raymouth.export import export
-    from raymouth.ingest import ingest
-    from raymouth.pipeline import run
-    from raymouth.sample import sample_frames
+    from raymouth.data.export import export
+    from raymouth.data.ingest import ingest
+    from raymouth.job.pipeline import run
+    from raymouth.data.sample import sample_frames
 
     work = Path(workdir)
     folder = work / "sample"

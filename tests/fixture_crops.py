@@ -25,7 +25,7 @@ def clip_crops(path: Path, count: int = 48, stride: int = 2) -> list[np.ndarray]
 
 def clip_pairs(cfg, crops: list[np.ndarray], seed0: int = 0, repeats: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``training_pair`` over ``crops`` (``repeats`` degradations each): stacked (sr_inputs, targets)."""
-    from raymouth.chain import training_pair
+    from raymouth.train.pairs import training_pair
 
     pairs = [training_pair(c, seed0 + 1000 * k + i, cfg) for k in range(repeats) for i, c in enumerate(crops)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -80,7 +80,7 @@ def test_wirings():
 def test_loss_falls_on_fixture_crops():
     from fixture_crops import clip_pairs, mouth_crops
 
-    from raymouth.chain import EnhanceChain, to_float
+    from raymouth.restore.chain import EnhanceChain, to_float
     from raymouth.config import from_dict
 
     keras.utils.set_random_seed(0)

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from conftest import fixture_path
 
-from raymouth import chain as chain_mod
+from raymouth.restore import chain as chain_mod
 from raymouth.bench.models import bench_chain
-from raymouth.chain import EnhanceChain, preprocess, training_pair
+from raymouth.restore.chain import EnhanceChain, preprocess
+from raymouth.train.pairs import training_pair
 from raymouth.config import from_dict
-from raymouth.degrade import degrade
-from raymouth.sample import sample_crops
+from raymouth.train.degrade import degrade
+from raymouth.data.sample import sample_crops
 
 TINY_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 8}
 SIZES = [(50, 80), (131, 209), (30, 30), (200, 120), (64, 64)]
@@ -127,7 +128,7 @@ def test_native_chain_keeps_every_size_in_one_batch():
 
 
 def test_native_chain_pads_each_crop_to_the_shared_bucket():
-    from raymouth.chain import bucket, pad_to
+    from raymouth.restore.chain import bucket, pad_to
 
     assert [bucket(n, 16) for n in (1, 16, 17, 209)] == [16, 16, 32, 224]
     crop = _crops()[0]
@@ -159,7 +160,7 @@ def test_default_chain_leaves_a_clean_mouth_alone():
 
 
 def test_native_training_pair_is_seeded_and_includes_identity_pairs():
-    from raymouth.chain import native_training_pair
+    from raymouth.train.pairs import native_training_pair
     from raymouth.config import DegradeConfig
 
     cfg = _cfg(chain="native")
@@ -211,7 +212,7 @@ def test_detail_levels_share_one_network_and_give_each_models_own_output():
     gives them (LiteRT's levels: tests/test_litert.py)."""
     import dataclasses
 
-    from raymouth.chain import _any_size_runner, build_native, to_float
+    from raymouth.restore.chain import _any_size_runner, build_native, to_float
 
     cfg = from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False, "runtime": "tensorflow"}})
     crops = sample_crops(3, seed=2, min_side=50, max_side=64)
@@ -228,7 +229,7 @@ def test_detail_levels_share_one_network_and_give_each_models_own_output():
 def test_detail_moves_the_shipped_weights_toward_the_detail_weights():
     """enhance.detail: 0 is the fidelity model, 1 the detail-trained one (loaded as the native
     weights, the same output), between them their parameters interpolated in one model."""
-    from raymouth.chain import WEIGHTS_DIR, build_native, weight_files
+    from raymouth.restore.chain import WEIGHTS_DIR, build_native, weight_files
 
     def enh(**kw):
         return from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False, **kw}}).enhance

@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path, write_frames_dataset
-from raymouth import codec, config, errors, pipeline, schema, storage, units
-
+from raymouth.data import codec, schema, storage, units
+from raymouth import config, errors
+from raymouth.job import pipeline
 NO_CLUSTER = {"RAY_ADDRESS": "127.0.0.1:1"}
 
 
@@ -54,7 +55,7 @@ def frames_ds(tmp_path) -> Path:
 def test_every_user_error_is_one_line_and_exit_2_even_behind_a_ray_error():
     from ray.exceptions import RayTaskError
 
-    from raymouth.export import ExportError
+    from raymouth.data.export import ExportError
 
     inner = ExportError("x: no such file or folder")
     assert errors.user_error_in(inner) is inner
@@ -109,7 +110,6 @@ def test_second_file_with_another_schema_is_named_before_cluster_work(frames_ds,
 
 def test_train_and_evaluate_share_the_parser_and_the_error_path(tmp_path):
     from raymouth import cli as cli_mod
-
     def last_line_error(proc, *words):  # train loads TensorFlow before it looks at its input: only the end is ours
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
         last = proc.stderr.strip().splitlines()[-1]
@@ -138,7 +138,7 @@ def _fake_enhanced_run(run: Path, ds: Path) -> dict[int, np.ndarray]:
 
 
 def test_readme_export_command_defaults_to_the_enhanced_column(tmp_path):
-    from raymouth.ingest import ingest
+    from raymouth.data.ingest import ingest
 
     ds = tmp_path / "ds"
     ingest([str(fixture_path("video/retalking_face_5.mp4"))], str(ds), config.load(None, ["ingest.rows_per_file=64", "ingest.rows_per_group=16"]), use_ray=False)
@@ -165,8 +165,8 @@ def test_s3_ingest_enhance_export_chain_through_moto(tmp_path, s3_env):
     """The issue's done-when chain, every URI on S3 (moto's server) but the export folder: ingest a
     video object, enhance it (a patch run: mouths only), export it joined with the dataset; the mp4
     has every frame, composed, and the audio."""
-    from raymouth import video
-    from raymouth.sample import make_sample_clip
+    from raymouth.data import video
+    from raymouth.data.sample import make_sample_clip
 
     bucket, frames = s3_env.make_bucket(), 12
     clip = make_sample_clip(tmp_path / "clip.mp4", frames=frames)  # a real face and an AAC tone
@@ -292,8 +292,8 @@ def test_no_op_rerun_keeps_the_run_figures(frames_ds, tmp_path):
 def test_corrupt_image_in_a_folder_is_kept_as_a_row(tmp_path):
     import itertools
 
-    from raymouth import video
-    from raymouth.ingest import ingest
+    from raymouth.data import video
+    from raymouth.data.ingest import ingest
 
     folder = tmp_path / "shots"
     folder.mkdir()
@@ -325,7 +325,8 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     """Every ``raymouth`` line of the README's Usage block, in order, in a fresh folder holding
     ``clips/`` (a 12-frame real clip); ``IN``/``OUT``/``my.yaml`` are given real values. Until the
     default native weights ship, the enhance lines also get ``enhance.native_weights=random``."""
-    from raymouth import chain, mp4, video
+    from raymouth.restore import chain
+    from raymouth.data import mp4, video
 
     commands = readme_usage_commands()
     assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "config", "enhance"], commands
@@ -365,3 +366,13 @@ def test_demo_output_bytes_unchanged(tmp_path, ray_local):
     assert {k: got[k] for k in recorded} == recorded, [k for k in recorded if got[k] != recorded[k]]
     if not set(MODEL_DEPENDENT) <= set(recorded):  # the dataset's digests were still checked
         warnings.warn(f"no run digests recorded for {kind} CPUs in tests/data/demo_digest.txt: only the dataset's checked")
+
+
+def test_make_heldout_keeps_its_old_name():
+    """``make-reference`` was renamed ``make-heldout``; old scripts keep working."""
+    from raymouth import cli as cli_mod
+
+    new = cli_mod.parser().parse_args(["make-heldout", "a.mp4", "--out", "o"])
+    old = cli_mod.parser().parse_args(["make-reference", "a.mp4", "--out", "o"])
+    assert cli_mod.COMMANDS[new.command] is cli_mod.COMMANDS[old.command] is cli_mod.cmd_make_heldout
+    assert (new.clips, new.out) == (old.clips, old.out) == (["a.mp4"], "o")

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from conftest import fixture_path, free_port, write_frames_dataset
-from raymouth import config, pipeline
+from raymouth import config
+from raymouth.job import pipeline
 from raymouth.cluster import ClusterError, stage_sizes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -288,8 +289,8 @@ FAKE_GPU_SCRIPT = r"""
 import json, sys
 import ray
 from ray.util.state import list_actors
-from raymouth import config, pipeline
-
+from raymouth import config
+from raymouth.job import pipeline
 inp, out, dash_port, sets = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 # The fake GPU: this machine has none; Ray is told it has one and schedules by it.
 ray.init(num_cpus=2, num_gpus=1, include_dashboard=True, dashboard_port=dash_port, log_to_driver=True)

@@ -7,9 +7,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from raymouth import codec, schema
-
-
+from raymouth.data import codec, schema
 def test_png_is_lossless_and_standard():
     rgb = data.astronaut()
     png = codec.encode(rgb)

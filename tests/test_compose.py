@@ -1,4 +1,4 @@
-"""raymouth.compose: a row's patch pasted into its input frame, as arrays, bytes and Ray Data batches.
+"""raymouth.data.compose: a row's patch pasted into its input frame, as arrays, bytes and Ray Data batches.
 
 That a composed frame equals frame mode's byte for byte is tested on real located mouths in
 test_stages.py and through the whole job in test_pipeline.py.
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from raymouth import codec, compose, errors
+from raymouth.data import codec, compose
 
+from raymouth import errors
 FRAME = data.astronaut()
 BOX = (200, 140, 250, 170)
 PATCH = np.full((BOX[3] - BOX[1], BOX[2] - BOX[0], 3), 77, np.uint8)

@@ -1,8 +1,8 @@
 import pytest
 
-from raymouth import config, identity
+from raymouth import config
 
-
+from raymouth.config import identity
 def test_defaults_load_and_hash_is_stable():
     a, b = config.load(), config.load()
     assert a == b and a.hash() == b.hash() and len(a.hash()) == 12
@@ -97,7 +97,9 @@ def test_valid_choices_and_bounds_load():
 
 
 def test_every_user_error_class_shares_one_base():
-    from raymouth import cluster, errors, export, ingest, pipeline, storage, video
+    from raymouth import cluster, errors
+    from raymouth.data import export, ingest, storage, video
+    from raymouth.job import pipeline
     from raymouth.models.weights import WeightsError
 
     for cls in (config.ConfigError, storage.StorageError, export.ExportError, ingest.IngestError, pipeline.PipelineError,
@@ -122,3 +124,16 @@ def test_identity_diff_names_keys_and_values():
     old = config.load().identity()
     new = config.load(None, ["enhance.sharpen.amount=0.5", "gate.max_seam=2"]).identity()
     assert identity.identity_diff(old, new) == [("enhance.sharpen.amount", 0.0, 0.5), ("gate.max_seam", 3.0, 2.0)]
+
+
+def test_with_changes_keys_of_several_sections_and_leaves_the_original():
+    cfg = config.Config()
+    changed = cfg.with_(pipeline__output_mode="frame", enhance__detail_auto=False, enhance__flip_ensemble=not cfg.enhance.flip_ensemble)
+    assert changed.pipeline.output_mode == "frame" and changed.enhance.detail_auto is False
+    assert changed.enhance.flip_ensemble != cfg.enhance.flip_ensemble
+    assert cfg == config.Config()  # the original is untouched
+    assert changed.locate == cfg.locate
+    with pytest.raises(TypeError):
+        cfg.with_(output_mode="frame")  # no section
+    with pytest.raises(TypeError):
+        cfg.with_(pipeline__no_such_key=1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from raymouth.config import DegradeConfig
-from raymouth.degrade import STRENGTHS, degrade, fixed, is_identity, make_pair
+from raymouth.train.degrade import STRENGTHS, degrade, fixed, is_identity, make_pair
 
 NO_IDENTITY = DegradeConfig(identity_rate=0.0)
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from raymouth.chain import with_native_weights
+from raymouth.restore.chain import with_native_weights
 from raymouth.config import from_dict
-from raymouth.detail import auto_detail, detail_level
+from raymouth.restore.detail import auto_detail, detail_level
 
 
 def test_detail_level_rises_as_the_mouth_gets_softer_than_its_face():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raymouth import degrade
+from raymouth.train import degrade
 from raymouth.evaluate.reference import repaint_mouth
 from tests.conftest import fixture_path
 

@@ -1,4 +1,4 @@
-"""raymouth.export: ingest -> export round trips of real clips, enhanced run folders, contact sheets."""
+"""raymouth.data.export: ingest -> export round trips of real clips, enhanced run folders, contact sheets."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path
-from raymouth import codec, compose, schema, video
+from raymouth.data import codec, compose, schema, video
 from raymouth.config import Config, IngestConfig
-from raymouth.export import ExportError, export
-from raymouth.ingest import ingest
+from raymouth.data.export import ExportError, export
+from raymouth.data.ingest import ingest
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")
 

@@ -1,4 +1,4 @@
-"""raymouth.gate_scores: the gate's measures of one paste, on skimage's astronaut and hand-built edge cases."""
+"""raymouth.paste.gate: the gate's measures of one paste, on skimage's astronaut and hand-built edge cases."""
 from __future__ import annotations
 
 import cv2
@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 from test_metrics import MOUTH, _blur, _crop
 
-from raymouth import gate_scores, metrics
-
-
+from raymouth.paste import gate as gate_scores, metrics
 def _paste_alpha(h: int, w: int, feather: int = 6) -> np.ndarray:
     """A paste's alpha: 1 in the middle, ramping to 0 over ``feather`` pixels at the crop's edge."""
     ys, xs = np.mgrid[0:h, 0:w]
@@ -51,7 +49,7 @@ def test_paste_colour_with_the_originals_lab_given_is_unchanged(astronaut):
     original = astronaut[y0:y1, x0:x1]
     pasted = np.clip(original.astype(np.int16) + 9, 0, 255).astype(np.uint8)
     alpha = _paste_alpha(*original.shape[:2])
-    got = gate_scores.paste_colour(original, pasted, alpha, metrics._lab(original))
+    got = gate_scores.paste_colour(original, pasted, alpha, metrics.lab(original))
     assert got == gate_scores.paste_colour(original, pasted, alpha)
     assert got[1] > 1.0
 

@@ -1,4 +1,4 @@
-"""raymouth.ingest: layout, exact PNG frames, resume, image folders, bad input, S3 (moto server), memory."""
+"""raymouth.data.ingest: layout, exact PNG frames, resume, image folders, bad input, S3 (moto server), memory."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import S3Server, fixture_path
-from raymouth import codec, mp4, schema, video
+from raymouth.data import codec, mp4, schema, video
 from raymouth.config import Config, IngestConfig
-from raymouth.ingest import IngestError, ingest
+from raymouth.data.ingest import IngestError, ingest
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")
 
@@ -186,8 +186,8 @@ def test_video_failing_midway_leaves_no_partial_output(tmp_path):
 
 def test_s3_round_trip_through_ray_tasks(tmp_path, short_clips, ray_local, s3_env):
     """Ray started before the AWS variables were set: workers reach moto only through the config."""
-    from raymouth import storage
-    from raymouth.export import export
+    from raymouth.data import storage
+    from raymouth.data.export import export
 
     bucket = s3_env.make_bucket()
     uri = f"s3://{bucket}/ds"
@@ -261,8 +261,7 @@ def test_s3_wrong_credentials_fail_fast_and_right_ones_work(tmp_path, iam_s3, mo
     assert "s3://secure/ds" in str(err.value) and "\n" not in str(err.value)
     right = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, access_key_id=key["AccessKeyId"], secret_access_key=key["SecretAccessKey"]))
     # the wrong key wrote nothing; the right one can (checked without a full ingest)
-    from raymouth import storage
-
+    from raymouth.data import storage
     loc = storage.check_writable("s3://secure/ds", right.storage)
     assert storage.list_files(loc, "") == []
 
@@ -274,7 +273,7 @@ def _peak_rss_kib(clip: Path, out: Path) -> int:
     code = (
         "import resource, sys\n"
         "from raymouth.config import Config\n"
-        "from raymouth.ingest import ingest_one_video, validate_sources\n"
+        "from raymouth.data.ingest import ingest_one_video, validate_sources\n"
         "cfg = Config()\n"
         "src = validate_sources([sys.argv[1]], cfg)[0]\n"
         "print(ingest_one_video(src, sys.argv[2], cfg)['frames'])\n"
@@ -356,8 +355,7 @@ def _packets(blob: bytes) -> list[bytes]:
 
 
 def _s3_frames(uri: str, vid: str):
-    from raymouth import storage
-
+    from raymouth.data import storage
     loc = storage.resolve(uri)
     files = storage.list_files(loc.join("frames", vid), ".parquet")
     return pq.ParquetDataset(files, filesystem=loc.fs).read().sort_by("frame_index"), loc
@@ -365,7 +363,7 @@ def _s3_frames(uri: str, vid: str):
 
 def test_cli_ingest_of_an_s3_video_keeps_every_frame_and_the_audio(tmp_path, short_clips, s3_env):
     """`raymouth ingest s3://…/clip.mp4 --out s3://…/ds` as a command; then export from S3 works."""
-    from raymouth.export import export
+    from raymouth.data.export import export
 
     bucket = s3_env.make_bucket()
     src = short_clips[0]  # retalking_face_5, with audio
@@ -462,7 +460,7 @@ cluster.wait_for_nodes()
 os.environ.update(aws)
 ray.init(address=cluster.address, log_to_driver=False)
 from raymouth.config import Config, IngestConfig
-from raymouth.ingest import IngestError, check_local_sources_on_nodes, ingest
+from raymouth.data.ingest import IngestError, check_local_sources_on_nodes, ingest
 
 cfg = Config(ingest=IngestConfig(rows_per_file=100, rows_per_group=16))
 summary = ingest(json.loads(sys.argv[1]), sys.argv[2], cfg, use_ray=True)

@@ -9,9 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from raymouth import landmarks, roi, storage
+from raymouth.mouth import landmarks, roi
+
+from raymouth.data import storage
 from raymouth.config import LocateConfig
-from raymouth.landmarks import Landmarker, LandmarkerError, resolve_model_path
+from raymouth.mouth.landmarks import Landmarker, LandmarkerError, resolve_model_path
 from conftest import fixture_path
 
 
@@ -39,7 +41,7 @@ def test_config_path_beats_env_beats_package(monkeypatch, tmp_path, caplog):
     other = tmp_path / "other.task"
     other.write_bytes(official.read_bytes() + b"\0")  # not the official hash: allowed, with a warning
     monkeypatch.setenv(landmarks.MODEL_ENV, str(other))
-    with caplog.at_level(logging.WARNING, logger="raymouth.landmarks"):
+    with caplog.at_level(logging.WARNING, logger="raymouth.mouth.landmarks"):
         assert resolve_model_path(LocateConfig()) == other
     assert "not the official" in caplog.text
     assert resolve_model_path(LocateConfig(model_path=str(mine))) == mine
@@ -141,7 +143,7 @@ def test_landmarker_does_not_load_tensorflow_and_tensorflow_still_imports_after(
     code = (
         "import sys\n"
         "from raymouth.config import LocateConfig\n"
-        "from raymouth.landmarks import Landmarker\n"
+        "from raymouth.mouth.landmarks import Landmarker\n"
         "import numpy as np\n"
         "with Landmarker(LocateConfig()) as lm:\n"
         "    lm.detect(np.zeros((64, 64, 3), np.uint8))\n"

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from raymouth.chain import EnhanceChain, bucket, pad_to, to_float
+from raymouth.restore.chain import EnhanceChain, bucket, pad_to, to_float
 from raymouth.config import ConfigError, from_dict
 from raymouth.errors import UserError
 from raymouth.models import litert
 from raymouth.models.weights import WeightsError
-from raymouth.sample import sample_crops
+from raymouth.data.sample import sample_crops
 
 pytestmark = pytest.mark.skipif(not litert.available(), reason="ai-edge-litert is not installed")
 
@@ -31,7 +31,7 @@ def _batches(n: int = 6, seed: int = 3) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("level", [0.0, 0.5, 1.0])
 def test_shipped_weights_give_the_keras_models_output_at_every_detail_level(level):
-    from raymouth.chain import build_native, lite_native
+    from raymouth.restore.chain import build_native, lite_native
 
     enh = from_dict({"enhance": {"detail": level}}).enhance
     model, tag = build_native(enh)
@@ -94,8 +94,8 @@ def test_lite_chain_writes_the_tensorflow_chains_pixels():
 
 def test_lite_chain_does_not_import_tensorflow():
     code = (
-        "import sys; from raymouth.config import Config; from raymouth.chain import EnhanceChain; "
-        "from raymouth.sample import sample_crops; c = EnhanceChain(Config()); "
+        "import sys; from raymouth.config import Config; from raymouth.restore.chain import EnhanceChain; "
+        "from raymouth.data.sample import sample_crops; c = EnhanceChain(Config()); "
         "out, v = c.enhance(sample_crops(3), [0.5, 0.85, 1.2]); "
         "print(c.lite, len(set(v)), 'tensorflow' in sys.modules)"
     )
@@ -118,7 +118,7 @@ def test_runtime_setting():
 def test_runner_keeps_only_its_most_recent_sizes_and_gives_the_same_output_after_eviction():
     """Memory stays bounded by ``cache`` interpreters (each holds a size's activations); a size
     planned again gives the same output."""
-    from raymouth.chain import WEIGHTS_DIR
+    from raymouth.restore.chain import WEIGHTS_DIR
 
     arch = json.loads((WEIGHTS_DIR / "edsr_native.json").read_text())["arch"]
     runner = litert.LiteRunner(litert.native_flatbuffer(litert.read_keras_weights(WEIGHTS_DIR / "edsr_native.keras"), arch), cache=2)

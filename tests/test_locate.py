@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import fixture_path
-from raymouth import codec, roi
+from raymouth.data import codec
+from raymouth.mouth import roi
 from raymouth.bench.locate import read_frames
 from raymouth.config import Config
-from raymouth.locate import Locate
+from raymouth.mouth.locate import Locate
 
 ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence", "window", "window_box", "frame_hw")
 

@@ -5,9 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from raymouth import metrics
-
-
+from raymouth.paste import metrics
 @pytest.fixture(scope="module")
 def images():
     """A 96x96 detailed patch of skimage's astronaut, and the same patch blurred: floats in [0, 1]."""

@@ -1,4 +1,4 @@
-"""raymouth.metrics on natural images (skimage's astronaut) and hand-built edge cases."""
+"""raymouth.paste.metrics on natural images (skimage's astronaut) and hand-built edge cases."""
 from __future__ import annotations
 
 import cv2
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from raymouth import metrics
-
+from raymouth.paste import metrics
 # A box over the astronaut's mouth/chin area in the 512x512 image, with skin around it.
 MOUTH = (190, 160, 260, 200)
 FACE = (150, 60, 300, 240)

@@ -1,4 +1,4 @@
-"""raymouth.mp4: H.264 writing (odd sizes padded, NTSC rates kept, audio copied), errors."""
+"""raymouth.data.mp4: H.264 writing (odd sizes padded, NTSC rates kept, audio copied), errors."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -7,7 +7,7 @@ import av
 import pytest
 
 from conftest import fixture_path
-from raymouth import mp4, video
+from raymouth.data import mp4, video
 from test_video import audio_packets, decode_all, gradient_frames, psnr
 
 

@@ -1,12 +1,29 @@
-"""The package's shape (docs/modules.md): no import cycle, even through imports inside functions,
-and no module over 400 lines."""
+"""The package's shape (docs/modules.md): no import cycle, even through imports inside functions;
+folders import only folders below them; no module imports another module's private name."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "raymouth"
-MAX_LINES = 400
+# Each top-level module or folder of the package and its layer: a module may import its own folder
+# and anything on a lower layer, never a folder on its own layer or above (docs/modules.md).
+LAYERS = {
+    "errors": 0,
+    "config": 1,
+    "cluster": 2,
+    "data": 3,
+    "mouth": 4,
+    "models": 4,
+    "restore": 5,
+    "paste": 5,
+    "exemplar": 5,
+    "train": 6,
+    "job": 7,
+    "evaluate": 8,
+    "bench": 9,
+    "cli": 10,
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -65,6 +82,31 @@ def test_no_import_cycle():
     assert _cycle(graph) == []
 
 
-def test_no_module_over_400_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert not long, long
+def _room(module: str) -> str:
+    """The top-level folder or module of ``raymouth.x.y`` (``x``)."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_every_room_has_a_layer():
+    rooms = {_room(m) for m in _modules()} - {""}
+    assert rooms <= set(LAYERS), sorted(rooms - set(LAYERS))
+
+
+def test_imports_point_down():
+    modules = _modules()
+    upward = []
+    for name, path in modules.items():
+        for target in _imports(path, modules):
+            a, b = _room(name), _room(target)
+            if a and b and a != b and LAYERS[b] >= LAYERS[a]:
+                upward.append(f"{name} -> {target}")
+    assert not upward, upward
+
+
+def test_no_private_name_imported_across_modules():
+    private = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("raymouth"):
+                private += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_") and node.module != name]
+    assert not private, private

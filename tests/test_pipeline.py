@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path, write_frames_dataset
-from raymouth import codec, compose, config, pipeline, schema, storage, units
-
+from raymouth.data import codec, compose, schema, storage, units
+from raymouth import config
+from raymouth.job import pipeline
 REPO = Path(__file__).resolve().parents[1]
 FAST_MODELS: list[str] = []  # small untrained models, filled by the fixture below
 
@@ -300,8 +301,8 @@ import json, sys, threading, time
 from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
-from raymouth import config, pipeline
-
+from raymouth import config
+from raymouth.job import pipeline
 inp, out, sets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 # The head can host every actor of the job's pools (one landmarker, one model actor, at most two
 # compositors: 2 CPUs at 0.5 each), so whatever dies with the worker restarts there. With a head

@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import fixture_path, write_frames_dataset
-from raymouth import codec, config, finetune, pipeline, reference, schema, storage
-
+from raymouth.data import codec, schema, storage
+from raymouth import config
+from raymouth.job import finetune, pipeline, reference
 REPO = Path(__file__).resolve().parents[1]
 CLIP = "video/retalking_face_5.mp4"
 # A tiny budget: enough to run every part of a fine-tune, not to be good.
@@ -37,7 +38,7 @@ def tiny_cfg(*extra: str) -> config.Config:
 
 def shipped_versions(cfg: config.Config) -> set[str]:
     """Every model_version the shipped chain can write: one per detail level with automatic detail."""
-    from raymouth.chain import EnhanceChain
+    from raymouth.restore.chain import EnhanceChain
 
     chain = EnhanceChain(cfg)
     if not chain.auto_detail:
@@ -156,7 +157,7 @@ def identity_models(tmp_path_factory) -> tuple[list[str], list[str]]:
 
 
 def test_the_per_identity_cache_stays_bounded(identity_models):
-    from raymouth.chain_cache import SHIPPED, ChainCache
+    from raymouth.restore.chain_cache import SHIPPED, ChainCache
 
     paths, base = identity_models
     cache = ChainCache(config.load(None, base), size=2)
@@ -169,8 +170,8 @@ def test_the_per_identity_cache_stays_bounded(identity_models):
 
 
 def test_enhance_stage_groups_rows_by_identity_and_names_each_rows_model(identity_models):
-    from raymouth.sample import sample_crops
-    from raymouth.stages import EnhanceStage
+    from raymouth.data.sample import sample_crops
+    from raymouth.job.stages import EnhanceStage
 
     paths, base = identity_models
     models = {f"v{k}": paths[k] for k in range(1, 6)}  # v0 has none: the shipped model
@@ -238,7 +239,7 @@ def test_a_fine_tune_that_does_not_beat_the_shipped_model_is_not_used(datasets, 
 
 def test_the_fine_tune_weighs_detail_by_its_own_setting():
     """The fine-tunes' loss takes reference.detail_loss_weight, not the generic training's."""
-    from raymouth.chain import build_native
+    from raymouth.restore.chain import build_native
 
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(4)]
@@ -278,8 +279,8 @@ def test_resume_after_the_fine_tunes_redoes_none(datasets, tmp_path):
 
 
 def test_a_fine_tuned_model_on_s3_loads_in_the_cache(identity_models, s3_env):
-    from raymouth.chain import EnhanceChain, with_native_weights
-    from raymouth.chain_cache import ChainCache
+    from raymouth.restore.chain import EnhanceChain, with_native_weights
+    from raymouth.restore.chain_cache import ChainCache
 
     paths, base = identity_models
     bucket = s3_env.make_bucket()

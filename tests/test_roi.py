@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import fixture_path
-from raymouth import roi
+from raymouth.mouth import roi
 from raymouth.bench.locate import read_frames
 from raymouth.config import LocateConfig
-from raymouth.landmarks import Landmarker
-from raymouth.schema import STATUS_OK, STATUS_ROI_TOO_SMALL
+from raymouth.mouth.landmarks import Landmarker
+from raymouth.data.schema import STATUS_OK, STATUS_ROI_TOO_SMALL
 
 CFG = LocateConfig()
 

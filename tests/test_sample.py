@@ -1,4 +1,4 @@
-"""raymouth.sample: the built-in demo clip is a real, detectable face whose mouth moves, with audio."""
+"""raymouth.data.sample: the built-in demo clip is a real, detectable face whose mouth moves, with audio."""
 from __future__ import annotations
 
 import io
@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from raymouth import video
+from raymouth.data import video
 from raymouth.config import Config
-from raymouth.export import export
-from raymouth.sample import make_sample_clip, make_sample_dataset
+from raymouth.data.export import export
+from raymouth.data.sample import make_sample_clip, make_sample_dataset
 
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14  # MediaPipe face mesh indices
 
@@ -35,7 +35,7 @@ def test_clip_shape_rate_and_audio(clip):
 
 def test_face_is_detected_and_the_mouth_opens(clip):
     from raymouth.config import LocateConfig
-    from raymouth.landmarks import Landmarker
+    from raymouth.mouth.landmarks import Landmarker
 
     frames = {i: rgb for i, _, rgb in video.iter_frames(clip)}
     gaps = {}
@@ -65,8 +65,8 @@ def test_sample_dataset_ingests_and_exports_with_audio(tmp_path):
 def test_the_sample_at_real_sizes_keeps_a_detectable_face(size):
     """``fit`` scales to the height and mirrors (or crops) the sides: a talking head at that size."""
     from raymouth.config import LocateConfig
-    from raymouth.landmarks import Landmarker
-    from raymouth.sample import _frame, _portrait, fit
+    from raymouth.mouth.landmarks import Landmarker
+    from raymouth.data.sample import _frame, _portrait, fit
 
     img, centre, radii = _portrait()
     frame = fit(_frame(img, centre, radii, 0.3, (0.0, 0.0)), size)

@@ -1,9 +1,7 @@
 import pyarrow as pa
 import pytest
 
-from raymouth import schema
-
-
+from raymouth.data import schema
 def _frames(**replace):
     cols = {
         "video_id": pa.array(["v"]),

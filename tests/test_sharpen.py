@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from raymouth.sharpen import sharpen, sharpen_batch
+from raymouth.restore.sharpen import sharpen, sharpen_batch
 
 
 def _image() -> np.ndarray:

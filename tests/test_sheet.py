@@ -1,9 +1,9 @@
-"""raymouth.sheet: export's before/after contact sheet."""
+"""raymouth.data.sheet: export's before/after contact sheet."""
 from __future__ import annotations
 
 import numpy as np
 
-from raymouth.sheet import contact_sheet
+from raymouth.data.sheet import contact_sheet
 
 
 def test_contact_sheet_zooms_the_box():

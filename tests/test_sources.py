@@ -1,7 +1,7 @@
-"""raymouth.sources: dataset ids from source paths (the rest of the source checks run through ingest, tests/test_ingest.py)."""
+"""raymouth.data.sources: dataset ids from source paths (the rest of the source checks run through ingest, tests/test_ingest.py)."""
 from __future__ import annotations
 
-from raymouth.sources import assign_ids, sanitize_id
+from raymouth.data.sources import assign_ids, sanitize_id
 
 
 def test_ids_are_sanitized_and_duplicates_deterministic():

@@ -7,8 +7,16 @@ import pytest
 import pyarrow.parquet as pq
 from skimage import data
 
-from raymouth import codec, compose, config, degrade, roi, schema, sharpen
-from raymouth.stages import Composite, WriteOutput
+from raymouth.data import codec, compose, schema
+
+from raymouth import config
+
+from raymouth.train import degrade
+
+from raymouth.mouth import roi
+
+from raymouth.restore import sharpen
+from raymouth.job.stages import Composite, WriteOutput
 
 FRAME_MODE = ["pipeline.output_mode=frame"]
 
@@ -106,8 +114,7 @@ def test_pass_through_rows_are_written_in_both_modes(tmp_path, mode):
 
 def test_scores_on_the_window_equal_scores_on_the_whole_frame():
     """The composite scores a window around the box; the values must be the whole frame's."""
-    from raymouth import gate_scores, metrics
-
+    from raymouth.paste import gate as gate_scores, metrics
     crop = np.clip(_crop().astype(int) + np.array([30, 0, -10]), 0, 255).astype(np.uint8)
     composite = Composite(config.load(), "r")
     polygon = np.asarray(_batch(FRAME, crop, BOX)["mouth_polygon"][0]).reshape(-1, 2)
@@ -150,7 +157,7 @@ def located_batch() -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     import av
 
     from conftest import fixture_path
-    from raymouth.locate import Locate
+    from raymouth.mouth.locate import Locate
 
     frames = []
     for clip in GATE_CLIPS:
@@ -303,8 +310,9 @@ def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
     """Each rejection's reason reaches the metrics Parquet and the run summary's per-reason counts."""
     import pyarrow as pa
 
-    from raymouth import pipeline, storage
+    from raymouth.job import pipeline
 
+    from raymouth.data import storage
     rows = []
     for clip, frame, box, polygon in located[:2]:
         rows.append(_located_batch(frame, _crop(frame, box), box, polygon))  # ok
@@ -351,10 +359,10 @@ def test_each_mouth_gets_the_detail_level_of_its_own_softness(located_batch):
     same mouth sharpened, each row's output is the fixed-level chain's output on its crop, and
     its model_version names that level. (These natural mouths measure 0.28-0.78 as they are:
     closed lips are smoother than stubble and nostrils, so they are not the "sharp" rows here.)"""
-    from raymouth import metrics
-    from raymouth.chain import EnhanceChain
-    from raymouth.detail import detail_level
-    from raymouth.stages import EnhanceStage
+    from raymouth.paste import metrics
+    from raymouth.restore.chain import EnhanceChain
+    from raymouth.restore.detail import detail_level
+    from raymouth.job.stages import EnhanceStage
 
     frames, located = located_batch
     cfg = config.load()

@@ -1,6 +1,6 @@
 import pytest
 
-from raymouth import storage
+from raymouth.data import storage
 from raymouth.config import StorageConfig
 
 
@@ -63,7 +63,6 @@ def test_unreachable_endpoint_fails_fast(monkeypatch):
 
 def test_for_workers_carries_the_driver_environment(monkeypatch):
     from raymouth import config
-
     for name, value in {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AK",
                         "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "TOKEN"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
@@ -81,7 +80,6 @@ def test_for_workers_carries_the_driver_environment(monkeypatch):
 def test_credentials_and_connection_settings_are_not_part_of_the_config_hash():
     """Where the data is and how to reach it does not change what a run writes."""
     from raymouth import config
-
     base = config.load()
     with_secrets = config.load(None, ["storage.access_key_id=a", "storage.secret_access_key=b", "storage.session_token=c"])
     assert base.hash() == with_secrets.hash()

@@ -39,7 +39,7 @@ def tiny_cfg(*extra: str) -> config.Config:
 
 
 def ingest_clips(out: str) -> None:
-    from raymouth.ingest import ingest
+    from raymouth.data.ingest import ingest
 
     clips = [str(fixture_path(f"video/{name}.mp4")) for name in (TRAIN_CLIP, VAL_CLIP)]
     ingest(clips, out, config.Config(), use_ray=False)
@@ -59,7 +59,7 @@ def frames_local(tmp_path_factory) -> str:
 
 
 def test_too_many_workers_is_refused_before_any_data_work(ray_local, frames_local, tmp_path):
-    from raymouth.train import TrainError, train
+    from raymouth.train.driver import TrainError, train
 
     with pytest.raises(TrainError, match=r"--workers 5 x train.cpus_per_worker 0.5 = 2.5 CPUs, but the cluster has 2"):
         train("edsr", frames_local, str(tmp_path / "out"), tiny_cfg(), workers=5)
@@ -67,7 +67,7 @@ def test_too_many_workers_is_refused_before_any_data_work(ray_local, frames_loca
 
 
 def test_empty_dataset_is_refused(ray_local, tmp_path):
-    from raymouth.train import TrainError, train
+    from raymouth.train.driver import TrainError, train
 
     (tmp_path / "data").mkdir()
     with pytest.raises(TrainError, match="empty dataset"):
@@ -80,8 +80,8 @@ def test_empty_dataset_is_refused(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_dataset_without_faces_is_refused(ray_local, tmp_path):
-    from raymouth.ingest import ingest
-    from raymouth.train import TrainError, train
+    from raymouth.data.ingest import ingest
+    from raymouth.train.driver import TrainError, train
 
     for name in ("dogs_a", "dogs_b"):
         folder = tmp_path / name
@@ -99,7 +99,7 @@ def test_dataset_without_faces_is_refused(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_train_one_model_with_checkpoints_on_s3(ray_local, s3_env, tmp_path):
-    from raymouth.train import train
+    from raymouth.train.driver import train
 
     bucket = s3_env.make_bucket()
     data_uri, out_uri = f"s3://{bucket}/frames", f"s3://{bucket}/runs"
@@ -134,7 +134,7 @@ def test_two_workers_train_one_model_with_checkpoints_on_s3(ray_local, s3_env, t
 @pytest.fixture(scope="module")
 def resumed_run(ray_local, frames_local, tmp_path_factory):
     """An autoencoder run killed after its first checkpoint, then restarted with the same id."""
-    from raymouth.train import train
+    from raymouth.train.driver import train
 
     out = str(tmp_path_factory.mktemp("runs"))
     base = ("enhance.sr_backend=bicubic", "train.batch_size=8")
@@ -163,8 +163,8 @@ def test_restart_with_same_run_id_resumes_from_latest_checkpoint(resumed_run):
 
 @pytest.mark.slow
 def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed_run):
-    from raymouth.chain import EnhanceChain
-    from raymouth.sample import sample_crops
+    from raymouth.restore.chain import EnhanceChain
+    from raymouth.data.sample import sample_crops
 
     weights = resumed_run["summary"]["weights_uri"]
     assert Path(weights).is_file() and Path(weights).with_suffix(".json").is_file()
@@ -182,7 +182,7 @@ def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed
 
 
 def test_native_batches_are_seeded_fresh_patches():
-    from raymouth.native_fit import native_batches
+    from raymouth.train.fit import native_batches
 
     cfg = config.load(overrides=["train.batch_size=4", "train.patch_px=32"])
     rng = np.random.default_rng(0)
@@ -199,9 +199,9 @@ def test_native_batches_are_seeded_fresh_patches():
 
 @pytest.mark.slow
 def test_native_training_writes_a_model_the_chain_loads(ray_local, frames_local, tmp_path):
-    from raymouth.chain import EnhanceChain
-    from raymouth.sample import sample_crops
-    from raymouth.train import train
+    from raymouth.restore.chain import EnhanceChain
+    from raymouth.data.sample import sample_crops
+    from raymouth.train.driver import train
 
     arch = ("enhance.native.num_blocks=2", "enhance.native.num_filters=16")
     cfg = tiny_cfg(*arch, "train.steps_per_epoch=30", "train.patch_px=32", "train.learning_rate=0.001")
@@ -224,7 +224,7 @@ def test_native_training_writes_a_model_the_chain_loads(ray_local, frames_local,
 
 
 def test_init_weights_that_are_not_a_file_fail_before_any_cluster_work(tmp_path):
-    from raymouth.train import TrainError, train
+    from raymouth.train.driver import TrainError, train
 
     cfg = tiny_cfg(f"train.init_weights={tmp_path / 'missing.keras'}")
     with pytest.raises(TrainError, match="train.init_weights: .*missing.keras is not a file"):
@@ -235,7 +235,7 @@ def test_init_weights_that_are_not_a_file_fail_before_any_cluster_work(tmp_path)
 def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_path):
     from raymouth.models.edsr import build_edsr_native
     from raymouth.models.weights import load_model
-    from raymouth.train import train
+    from raymouth.train.driver import train
 
     arch = ("enhance.native.num_blocks=2", "enhance.native.num_filters=16")
     start = build_edsr_native(num_blocks=2, num_filters=16)

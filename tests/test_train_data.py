@@ -1,11 +1,13 @@
-"""raymouth.train_data: training pairs and crops from located frames, the video split (pure numpy, no Ray)."""
+"""raymouth.train.data: training pairs and crops from located frames, the video split (pure numpy, no Ray)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from raymouth import codec, config
-from raymouth.schema import STATUS_OK
+from raymouth.data import codec
+
+from raymouth import config
+from raymouth.data.schema import STATUS_OK
 
 
 def located_batch(n: int = 3) -> dict[str, np.ndarray]:
@@ -21,7 +23,7 @@ def located_batch(n: int = 3) -> dict[str, np.ndarray]:
 
 
 def test_make_pairs_is_deterministic_and_skips_failed_rows():
-    from raymouth.train_data import make_pairs
+    from raymouth.train.data import make_pairs
 
     cfg = config.Config()
     a = make_pairs(located_batch(), cfg, pairs_per_frame=2)
@@ -38,7 +40,7 @@ def test_make_pairs_is_deterministic_and_skips_failed_rows():
 
 
 def test_split_by_video_never_shares_a_video():
-    from raymouth.train_data import TrainError, split_videos
+    from raymouth.train.data import TrainError, split_videos
 
     train, val = split_videos(["c", "a", "b"], config.load(overrides=["train.val_videos=1"]))
     assert (train, val) == (["a", "b"], ["c"])
@@ -51,7 +53,7 @@ def test_split_by_video_never_shares_a_video():
 
 
 def test_clean_crops_keeps_ok_rows_only():
-    from raymouth.train_data import clean_crops
+    from raymouth.train.data import clean_crops
 
     out = clean_crops(located_batch(3))
     assert list(out["key"]) == ["v:0", "v:1", "v:2"] and len(out["crop"]) == 3

@@ -1,4 +1,4 @@
-"""raymouth.train_worker: the learning-rate schedule and where a fine-tune's weights start (no cluster)."""
+"""raymouth.train.worker: the learning-rate schedule and where a fine-tune's weights start (no cluster)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from tests.test_train import tiny_cfg
 
 
 def test_learning_rate_halves_on_schedule():
-    from raymouth.train_worker import learning_rate
+    from raymouth.train.worker import learning_rate
 
     cfg = config.load(overrides=["train.learning_rate=0.001", "train.lr_decay_epochs=2"])
     assert [learning_rate(cfg, e) for e in (1, 2, 3, 5)] == [0.001, 0.001, 0.0005, 0.00025]
@@ -18,7 +18,7 @@ def test_learning_rate_halves_on_schedule():
 
 def test_a_deeper_model_starts_exactly_where_its_init_weights_left_off(tmp_path):
     from raymouth.models.edsr import build_edsr_native
-    from raymouth.train_worker import TrainError, _initial_weights
+    from raymouth.train.worker import TrainError, _initial_weights
 
     start = build_edsr_native(num_blocks=2, num_filters=8)
     rng = np.random.default_rng(1)

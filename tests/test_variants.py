@@ -1,11 +1,11 @@
-"""raymouth.variants: one table for `raymouth evaluate` and the model bench."""
+"""raymouth.evaluate.variants: one table for `raymouth evaluate` and the model bench."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from raymouth import variants
+from raymouth.evaluate import variants
 from raymouth.bench.models import variant_configs
-from raymouth.chain import RANDOM
+from raymouth.restore.chain import RANDOM
 from raymouth.config import Config, from_dict
 
 

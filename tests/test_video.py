@@ -1,4 +1,4 @@
-"""raymouth.video on real fixture clips: probe, streaming decode, audio, image folders, errors (writing: tests/test_mp4.py)."""
+"""raymouth.data.video on real fixture clips: probe, streaming decode, audio, image folders, errors (writing: tests/test_mp4.py)."""
 from __future__ import annotations
 
 import av
@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import fixture_path
-from raymouth import codec, video
-
-
+from raymouth.data import codec, video
 def audio_packets(path) -> list[bytes]:
     with av.open(str(path)) as c:
         return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
@@ -125,8 +123,7 @@ def test_truncated_faststart_file_is_caught_by_probe(tmp_path):
 
 def test_remote_video_streams_through_an_fsspec_filesystem(s3_env):
     """An s3:// object read through s3fs: same header, same frames, same audio packets as the file."""
-    from raymouth import storage
-
+    from raymouth.data import storage
     src = fixture_path("video/retalking_face_5.mp4")
     bucket = s3_env.make_bucket()
     s3_env.client().upload_file(str(src), bucket, "v/clip.mp4")

@@ -109,7 +109,7 @@ def test_manifest_is_read_without_tensorflow(tmp_path):
 
     (tmp_path / "m.json").write_text(json.dumps({"format": MANIFEST_FORMAT, "sha256": "ab", "arch": {"name": "edsr_native"}}))
     code = (
-        "import sys, raymouth.models.kerasapi, raymouth.cli, raymouth.pipeline, raymouth.evaluate, raymouth.train\n"
+        "import sys, raymouth.models.kerasapi, raymouth.cli, raymouth.job.pipeline, raymouth.evaluate, raymouth.train.driver\n"
         "from raymouth.models.weights import read_manifest\n"
         f"assert read_manifest({str(tmp_path / 'm.keras')!r})['arch']['name'] == 'edsr_native'\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"

@@ -8,7 +8,6 @@ and the GPU stage's.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import threading
@@ -75,8 +74,8 @@ STAGES = ("locate (decode + landmarks + crop)", "enhance (models)", "composite +
 def make_frames(workdir: Path, frames: int, cfg: Config, size: tuple[int, int] | None = None) -> str:
     """The built-in sample clip at the requested length (and frame size, see ``sample.fit``),
     ingested without Ray; returns its URI."""
-    from raymouth.ingest import ingest
-    from raymouth.sample import make_sample_clip
+    from raymouth.data.ingest import ingest
+    from raymouth.data.sample import make_sample_clip
 
     clip = make_sample_clip(workdir / "bench.mp4", frames=frames, size=size)
     ingest([str(clip)], str(workdir / "dataset"), cfg, use_ray=False)
@@ -93,7 +92,7 @@ class StageCosts:
 
 
 def with_mode(cfg: Config, mode: str) -> Config:
-    return dataclasses.replace(cfg, pipeline=dataclasses.replace(cfg.pipeline, output_mode=mode))
+    return cfg.with_(pipeline__output_mode=mode)
 
 
 def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",)) -> StageCosts:
@@ -103,10 +102,10 @@ def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",
     output mode. Model and landmarker start-up are left out: they are paid once per actor, not
     per frame; so is each composite's first call (OpenCV builds its L*a*b* tables then, ~0.1 s).
     """
-    from raymouth import storage, units
-    from raymouth.locate import Locate
-    from raymouth.local import LocalStages
-    from raymouth.stages import EnhanceStage, WriteOutput, table_to_batch
+    from raymouth.data import storage, units
+    from raymouth.mouth.locate import Locate
+    from raymouth.job.in_process import LocalStages
+    from raymouth.job.stages import EnhanceStage, WriteOutput, table_to_batch
 
     loc = storage.resolve(frames_uri, cfg.storage)
     plan = units.plan(loc, cfg.pipeline.rows_per_unit)
@@ -152,7 +151,7 @@ def bench(cfg: Config, frames: int = 200, stage: str = "all", size: str = "sampl
     """Runs the measurements and returns Markdown tables. ``stage``: ``locate`` (that stage alone),
     ``stages`` (every stage, both modes, no pipeline) or ``all`` (then the pipeline, in the first
     of ``modes``)."""
-    from raymouth import pipeline
+    from raymouth.job import pipeline
     from raymouth.cluster import ensure_ray
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raymouth import codec
+from raymouth.data import codec
 from raymouth.config import Config
 
 
@@ -36,7 +36,7 @@ def bench_locate(
     video_paths: Sequence[str | Path], frames: int = 60, batch_size: int = 16, cfg: Config | None = None
 ) -> dict[str, float]:
     """Frames/s per core of Locate over the first ``frames`` frames of each video; also status counts."""
-    from raymouth.locate import Locate
+    from raymouth.mouth.locate import Locate
 
     cfg = cfg or Config()
     batches = []

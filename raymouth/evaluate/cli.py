@@ -1,4 +1,4 @@
-"""`raymouth evaluate` and `raymouth make-reference` on the command line (also ``python -m raymouth.evaluate``)."""
+"""`raymouth evaluate` and `raymouth make-heldout` on the command line (also ``python -m raymouth.evaluate``)."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from raymouth import config as config_mod
-from raymouth import degrade
+from raymouth.train import degrade
 from raymouth.config import Config
 from raymouth.evaluate.heldout import make_heldout_set
 from raymouth.evaluate.run import evaluate
-from raymouth.variants import EVALUATED, FROZEN_GRAPHS
+from raymouth.evaluate.variants import EVALUATED, FROZEN_GRAPHS
 
 
 def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,8 +43,10 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def add_heldout_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """``raymouth make-reference CLIP... --out URI [--frames N] [--seed S]``."""
-    p = subparsers.add_parser("make-reference", help="clean clips -> frames dataset (mouth degraded, clean frame as `reference`; evaluate reads the clean frame)")
+    """``raymouth make-heldout CLIP... --out URI [--frames N] [--seed S]`` (``make-reference``: its old name)."""
+    p = subparsers.add_parser(
+        "make-heldout", aliases=["make-reference"], help="clean clips -> held-out frames dataset (mouth degraded, clean frame kept; evaluate reads the clean frame)"
+    )
     p.add_argument("clips", nargs="+", help="clean video files not used for training")
     p.add_argument("--out", required=True, help="output dataset URI (folder or s3://bucket/prefix)")
     p.add_argument("--frames", type=int, default=24, metavar="N", help="first N frames of each clip")
@@ -59,7 +61,7 @@ def cmd_make_heldout(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m raymouth.evaluate {evaluate,make-reference} ...`` (the same as the raymouth subcommands)."""
+    """``python -m raymouth.evaluate {evaluate,make-heldout} ...`` (the same as the raymouth subcommands)."""
     ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate")
     sub = ap.add_subparsers(dest="command", required=True)
     for add in (add_evaluate_parser, add_heldout_parser):
@@ -68,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = ap.parse_args(argv)
     cfg = config_mod.load(args.config, args.overrides)
-    return {"evaluate": cmd_evaluate, "make-reference": cmd_make_heldout}[args.command](args, cfg)
+    return {"evaluate": cmd_evaluate, "make-heldout": cmd_make_heldout, "make-reference": cmd_make_heldout}[args.command](args, cfg)

@@ -15,11 +15,12 @@ from typing import Iterator
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth import codec, degrade, schema, storage, units
+from raymouth.data import codec, schema, storage, units
+
+from raymouth.train import degrade
 from raymouth.config import Config
 from raymouth.errors import UserError
-from raymouth.stats import spaced
-
+from raymouth.data.units import spaced
 KEY_COLUMNS = ("video_id", "frame_index")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
@@ -48,9 +49,9 @@ def is_video_file(source: str) -> bool:
 
 
 def video_clip(path: str, n: int, even: bool = True) -> Clip:
-    """``n`` frames of a video file, streamed with ``raymouth.video`` (decoding stops after the last one wanted)."""
-    from raymouth import video
-    from raymouth.sources import sanitize_id
+    """``n`` frames of a video file, streamed with ``raymouth.data.video`` (decoding stops after the last one wanted)."""
+    from raymouth.data import video
+    from raymouth.data.sources import sanitize_id
 
     clip = Clip(sanitize_id(Path(path).stem), str(path))
     if even:
@@ -72,7 +73,7 @@ def video_clip(path: str, n: int, even: bool = True) -> Clip:
 
 
 def dataset_clips(uri: str, cfg: Config, n: int, even: bool = True) -> Iterator[Clip]:
-    """One clip per video of a frames dataset (local or S3). A dataset from ``make-reference``
+    """One clip per video of a frames dataset (local or S3). A dataset from ``make-heldout``
     holds a ``reference`` column: that clean frame is the clip's frame."""
     loc = storage.check_readable(uri, cfg.storage)
     files = units.input_files(loc)

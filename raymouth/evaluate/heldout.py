@@ -1,7 +1,7 @@
-"""The held-out evaluation set (``raymouth make-reference``): clean clips no shipped model trained
+"""The held-out evaluation set (``raymouth make-heldout``): clean clips no shipped model trained
 on -> a frames dataset whose ``image`` has only the mouth degraded and whose ``reference`` column
 holds the clean frame (what ``Composite`` scores ``psnr_out`` against and `raymouth evaluate` reads
-as the clean clip). Not to be confused with ``raymouth.reference``: a person's own source clip.
+as the clean clip). Not to be confused with ``raymouth.job.reference``: a person's own source clip.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth import codec, degrade, schema, storage
+from raymouth.data import codec, schema, storage
+
+from raymouth.train import degrade
 from raymouth.config import Config, DegradeConfig
 from raymouth.evaluate.clips import EvaluateError
 
@@ -34,12 +36,12 @@ def degrade_mouth(frame: np.ndarray, box, seed: int, cfg: DegradeConfig) -> np.n
 
 def training_videos(weights_dir: Path | None = None) -> set[str]:
     """Video ids the shipped default weights were trained on, from their manifests (empty if none)."""
-    from raymouth.chain import WEIGHTS_DIR
+    from raymouth.restore.chain import WEIGHTS_DIR
 
     seen: set[str] = set()
     for path in sorted(Path(weights_dir or WEIGHTS_DIR).glob("*.json")):
         manifest = json.loads(path.read_text())
-        metrics_data = (manifest.get("metrics") or {}).get("data")  # where raymouth.train records it
+        metrics_data = (manifest.get("metrics") or {}).get("data")  # where raymouth.train.driver records it
         for data in (manifest.get("data"), metrics_data):
             if isinstance(data, dict):
                 seen.update(str(v) for v in data.get("train_videos") or [])
@@ -60,9 +62,9 @@ def make_heldout_set(
     ``reference`` column as the clean clip. Clips in ``exclude_videos`` (default: those the
     shipped weights were trained on, from their manifests) are refused: a test set is held out.
     """
-    from raymouth import video
-    from raymouth.sources import sanitize_id
-    from raymouth.locate import Locate
+    from raymouth.data import video
+    from raymouth.data.sources import sanitize_id
+    from raymouth.mouth.locate import Locate
 
     trained = training_videos() if exclude_videos is None else set(exclude_videos)
     ids = [sanitize_id(Path(clip).stem) for clip in clips]

@@ -1,24 +1,32 @@
 """How `raymouth evaluate` measures: each variant runs the job's own stages on staged rows (a
 frame's window around its box), and what the job would write is scored on the mouth box.
 
-No Ray: the stage callables are called directly (``raymouth.local``), so the numbers are exactly
+No Ray: the stage callables are called directly (``raymouth.job.in_process``), so the numbers are exactly
 the job's. ``Rows`` is a Ray Data numpy batch (column name -> array), as the stages take it.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from raymouth import codec, compose, degrade, metrics, roi, schema
+from raymouth.data import codec, compose, schema
+
+from raymouth.train import degrade
+
+from raymouth.paste import metrics
+
+from raymouth.mouth import roi
 from raymouth.config import Config
 from raymouth.evaluate.clips import Clip, EvaluateError, frame_seed
-from raymouth.variants import DEFAULT, IDENTITY, align_edsr_arch, with_overrides
+from raymouth.evaluate.variants import DEFAULT, IDENTITY, align_edsr_arch, with_overrides
+
+if TYPE_CHECKING:
+    from raymouth.job.in_process import Rows
 
 INPUT = "input"
-Rows = dict[str, np.ndarray]
 
 
 def variant_config(name: str, base: Config, table: dict[str, list[str]]) -> Config:
@@ -54,7 +62,7 @@ class Variant:
     same_as: str = ""  # an earlier variant with the very same config: its results are reused
 
     def build(self, earlier: list["Variant"] = ()) -> "Variant":
-        from raymouth.local import LocalStages
+        from raymouth.job.in_process import LocalStages
 
         twin = next((v for v in earlier if not v.same_as and (v.name == IDENTITY) == (self.name == IDENTITY) and v.cfg.hash() == self.cfg.hash()), None)
         if twin is not None:

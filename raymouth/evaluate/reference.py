@@ -18,7 +18,6 @@ every number is read back from what the runs wrote. Frames are streamed, never h
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -27,11 +26,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth import codec, degrade, metrics, roi, schema
+from raymouth.data import codec, schema
+
+from raymouth.train import degrade
+
+from raymouth.paste import metrics
+
+from raymouth.mouth import roi
 from raymouth.config import Config
 from raymouth.evaluate.clips import EvaluateError, frame_seed
-from raymouth.stats import pooled_psnr
-
+from raymouth.paste.metrics import pooled_psnr
 KINDS = ("frame", "mouth", "soft")
 SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the resolution, no compression
 ROWS_PER_GROUP = 16
@@ -44,9 +48,9 @@ def _table(rows: list[dict]) -> pa.Table:
 def split_clip(path: str, work: Path, ref_share: float, strength: str, cfg: Config) -> tuple[str, int, int]:
     """Writes ``work/ref`` (the first frames) and ``work/in`` (the later ones, both kinds) for one
     clip; returns its id and the reference and input frame counts."""
-    from raymouth import video
-    from raymouth.sources import sanitize_id
-    from raymouth.locate import Locate
+    from raymouth.data import video
+    from raymouth.data.sources import sanitize_id
+    from raymouth.mouth.locate import Locate
 
     vid = sanitize_id(Path(path).stem)
     info = video.probe(path)
@@ -159,7 +163,7 @@ def _frame_measures(run: Path, inputs: Path, vid: str, ok: list[dict]) -> dict[s
 
 def native_training_videos(cfg: Config) -> set[str]:
     """The videos the configured native weights were trained or validated on (their manifest)."""
-    from raymouth.chain import RANDOM, model_weights
+    from raymouth.restore.chain import RANDOM, model_weights
     from raymouth.models.weights import read_manifest
 
     if cfg.enhance.native_weights == RANDOM:
@@ -172,8 +176,8 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
                        run_name: str = "reference", log: Callable[[str], None] = print) -> dict:
     """Split, run the job twice (shipped / with the references, as run ``run_name``), score;
     writes ``<run_name>.json``. Re-running resumes both runs (finished ones cost nothing)."""
-    from raymouth import pipeline
-    from raymouth.sources import sanitize_id
+    from raymouth.job import pipeline
+    from raymouth.data.sources import sanitize_id
 
     trained = native_training_videos(cfg)
     out = Path(out_dir)
@@ -195,7 +199,7 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
     lines += [f"{vid}_{k},{vid}" for vid in report["clips"] for k in KINDS]
     (out / "map.csv").write_text("\n".join(lines) + "\n")
     data = str(out / "data" / "in")
-    cfg = dataclasses.replace(cfg, pipeline=dataclasses.replace(cfg.pipeline, output_mode=schema.OUTPUT_FRAME))  # scoring reads whole frames
+    cfg = cfg.with_(pipeline__output_mode=schema.OUTPUT_FRAME)  # scoring reads whole frames
     shipped = pipeline.run(data, str(out / "runs"), "shipped", cfg, log=log)
     tuned = pipeline.run(data, str(out / "runs"), run_name, cfg, log=log, ref_uri=str(out / "data" / "ref"), ref_map=str(out / "map.csv"))
     report["fine_tunes"] = tuned["references"]
@@ -240,7 +244,6 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from raymouth import config as config_mod
-
     ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate.reference", description=__doc__.splitlines()[0])
     ap.add_argument("clips", nargs="+", help="clean clips of people no shipped model trained on")
     ap.add_argument("--out", required=True, help="local folder: the datasets, both runs, RUN_NAME.json")

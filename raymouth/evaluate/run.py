@@ -25,13 +25,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from raymouth import degrade
+from raymouth.train import degrade
 from raymouth.config import Config
 from raymouth.evaluate.report import criteria, markdown_report, summarize_real, summarize_strengths, summary_table
 from raymouth.evaluate.sheets import write_sheets
 from raymouth.evaluate.clips import EvaluateError, check_sources, iter_clips
 from raymouth.evaluate.measure import INPUT, Variant, locate_clip, ok_rows, run_clean_clip, run_real_clip, statuses, variant_config
-from raymouth.variants import DEFAULT, EVALUATED, variant_overrides
+from raymouth.evaluate.variants import DEFAULT, EVALUATED, variant_overrides
 
 
 def evaluate(
@@ -54,7 +54,7 @@ def evaluate(
 
     ``table`` (name -> config overrides) replaces the built-in variant table (tests).
     """
-    from raymouth.locate import Locate
+    from raymouth.mouth.locate import Locate
 
     table = table if table is not None else variant_overrides(Path(pb_dir) if pb_dir else None)
     names = list(variants or [n for n in EVALUATED if n in table])

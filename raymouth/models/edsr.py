@@ -8,7 +8,7 @@ Value range: the model takes float32 RGB in [0, 1] of any size ``(N, H, W, 3)`` 
 ``(N, sH, sW, 3)`` in [0, 1] (not clipped; the chain clips). Like BasicSR, the pixel scaling
 (``img_range`` = 255, RGB mean shift) is inside the model, so training and inference cannot
 drift and the convolutions see zero-centred 0..255-range values as in the paper.
-The whole chain (``raymouth.chain``) uses [0, 1] float at every model boundary.
+The whole chain (``raymouth.restore.chain``) uses [0, 1] float at every model boundary.
 
 Parameters: baseline 16x64 x2 = 1,369,859 (x4: 1,517,571); small 8x32 x2 = 195,971.
 Measured (tests/test_edsr.py): a 4x32 x2 model, 300 steps of batch 16 on 24² patches (Adam 3e-3,

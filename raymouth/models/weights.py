@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raymouth.errors import UserError
-from raymouth.storage import file_sha256
+from raymouth.data.storage import file_sha256
 
 if TYPE_CHECKING:  # TensorFlow is imported only where a model is saved or loaded
     from raymouth.models.kerasapi import keras

@@ -1,0 +1,359 @@
+"""The Ray Data batch callables of the enhance job, besides ``locate.Locate``.
+
+Each maps ``dict[str, np.ndarray]`` to ``dict[str, np.ndarray]`` and imports nothing of Ray, so a
+test can call it on a hand-built batch without a cluster.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymouth.data import codec, compose, schema, storage, units
+
+from raymouth.paste import gate as gate_scores, metrics
+
+from raymouth.mouth import roi
+from raymouth.config import Config, StorageConfig
+
+INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "_unit")
+
+
+class ReadUnits:
+    """Reads whole units (see ``units``) and yields them located, one batch per unit slice.
+
+    Reading and locating happen in one actor so a unit is always smoothed as a whole, whatever
+    else the cluster is doing; located slices of ``pipeline.locate_batch_size`` rows leave as soon
+    as their smoothing window has been seen (``Locate.stream``), so the models need not wait for
+    the whole unit.
+    The landmarker lives for one unit (~0.3 s to create against seconds of work per unit):
+    Ray never tells an actor it is done, and a MediaPipe task left to the garbage collector at
+    exit prints errors.
+    """
+
+    def __init__(self, cfg: Config, in_storage: StorageConfig, in_is_s3: bool) -> None:
+        self.cfg = cfg
+        self.fs = _filesystem(in_storage, in_is_s3)
+
+    def __call__(self, batch: dict[str, np.ndarray]):
+        from raymouth.mouth.locate import Locate
+
+        for row in _rows(batch):
+            unit = units.Unit.from_row(row)
+            table = units.read_unit(self.fs, unit)
+            with Locate(self.cfg) as locate:
+                for located in locate.stream(table_to_batch(table), self.cfg.pipeline.locate_batch_size):
+                    located["_unit"] = np.array([unit.unit_id] * len(located["status"]), dtype=object)
+                    if self.cfg.pipeline.output_mode == schema.OUTPUT_PATCH:
+                        del located["image"]  # composite works on the window: do not ship whole frames on
+                    yield located
+
+
+class EnhanceStage:
+    """Runs the enhance chain on the crops of the ``ok`` rows; one model load per actor.
+
+    ``enhanced_crop`` holds the pixels (uint8 arrays, empty where not ok), not PNG: the crop only
+    travels to the composite stage, and encoding and decoding it cost more than shipping it.
+
+    ``models`` (``video_id -> weights URI``) gives some videos their own fine-tuned native
+    model (``finetune``); the batch's rows are grouped by model, each group runs as one call of
+    its chain, and each row's ``model_version`` names the model it used (with the shipped chain's
+    automatic detail, each mouth's level comes from its input's mouth / surround sharpness ratio:
+    ``detail.detail_level``). Per-identity
+    chains are loaded on demand into a bounded cache (``reference.cache_size``).
+    """
+
+    def __init__(self, cfg: Config, models: dict[str, str] | None = None) -> None:
+        from raymouth.restore.chain_cache import SHIPPED, ChainCache
+
+        self.chains = ChainCache(cfg, cfg.reference.cache_size)
+        self.models = models or {}
+        self.shipped = SHIPPED
+        self.model_version = self.chains.shipped.model_version
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["status"])
+        out = np.empty(n, dtype=object)
+        out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
+        versions = np.array([self.model_version] * n, dtype=object)
+        face = np.full((n, 2), np.nan)  # (mouth, rest of face) sharpness, where measured
+        groups: dict[str, list[int]] = {}
+        for i in range(n):
+            groups.setdefault(self.models.get(str(batch["video_id"][i]), self.shipped), []).append(i)
+        for weights, rows in groups.items():
+            chain = self.chains.get(weights)
+            versions[rows] = chain.model_version
+            ok = [i for i in rows if batch["status"][i] == schema.STATUS_OK]
+            if not ok:
+                continue
+            crops = [codec.decode(batch["crop"][i])[0] for i in ok]
+            if chain.auto_detail:
+                face[ok] = [input_face_sharpness(batch, i) for i in ok]
+            ratios = [gate_scores.face_ratio(tuple(face[i])) for i in ok]  # nan where not measured
+            for i, enhanced, version in zip(ok, *chain.enhance(crops, ratios)):
+                out[i], versions[i] = enhanced, version
+        batch["enhanced_crop"] = out
+        batch["face_sharpness"] = face  # the gate's sharpness_ratio_in, not measured twice
+        del batch["crop"]  # nothing after this stage needs it: do not ship it on
+        batch["model_version"] = versions
+        return batch
+
+
+class Composite:
+    """Colour-matches and pastes the enhanced crop back, scores it and applies the do-no-harm gate.
+
+    It works on the box's window (``roi.window``: shipped by ``Locate``, else cut from the decoded
+    frame), never on the whole frame: the paste changes only ``patch_box`` and every score looks
+    at most half a box beyond the box. ``enhanced`` is that rectangle's PNG in patch mode (None
+    where nothing is pasted), or the input frame with it pasted (``compose``) in frame mode.
+    """
+
+    def __init__(self, cfg: Config, run_id: str) -> None:
+        self.cfg = cfg
+        self.run_id = run_id
+        self.config_hash = cfg.hash()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["status"])
+        status = np.array(batch["status"], dtype=object)
+        reasons = np.empty(n, dtype=object)
+        reasons[:] = [""] * n
+        patches = np.full(n, None, dtype=object)  # RGB arrays of the pasted rectangles
+        patch_boxes = np.full(n, None, dtype=object)
+        cols = {name: np.full(n, np.nan) for name in schema.METRIC_COLUMNS}
+        for i in range(n):
+            if status[i] != schema.STATUS_OK:
+                continue
+            win, (ox, oy), frame_hw = _window(batch, i)
+            crop_out = _pixels(batch["enhanced_crop"][i])
+            x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
+            polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
+            box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
+            reference = _reference(batch, i, (ox, oy), win.shape, frame_hw)
+            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, reference, _measured_face(batch, i))
+            for name, value in row_metrics.items():
+                cols[name][i] = value
+            why = self.reject_reasons(row_metrics)
+            if why:
+                status[i] = schema.STATUS_REJECTED_QUALITY
+                reasons[i] = schema.REJECT_REASON_SEP.join(why)
+            else:
+                cx0, cy0, cx1, cy1 = changed
+                patches[i] = result[cy0:cy1, cx0:cx1]
+                patch_boxes[i] = (cx0 + ox, cy0 + oy, cx1 + ox, cy1 + oy)
+        batch["enhanced"] = self._enhanced(batch, patches, patch_boxes)
+        batch["patch_box"] = patch_boxes
+        batch["status"] = status
+        batch["reject_reason"] = reasons
+        batch.update(cols)
+        batch["config_hash"] = np.array([self.config_hash] * n, dtype=object)
+        batch["run_id"] = np.array([self.run_id] * n, dtype=object)
+        return batch
+
+    def _enhanced(self, batch: dict[str, np.ndarray], patches: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The enhanced column: the patches as PNG (patch mode), or the input frames with them
+        pasted, as compose gives them (frame mode: rows without a patch keep their bytes)."""
+        out = np.full(len(patches), None, dtype=object)
+        for i, (patch, box) in enumerate(zip(patches, boxes)):
+            if self.cfg.pipeline.output_mode == schema.OUTPUT_PATCH:
+                out[i] = None if patch is None else codec.encode(patch, "png")
+            elif patch is None:
+                out[i] = batch["image"][i]
+            else:
+                frame, _ = codec.decode(batch["image"][i])
+                out[i] = codec.encode(compose.paste_patch(frame, patch, box), self.cfg.pipeline.output_format)
+        return out
+
+    def composite_one(
+        self,
+        frame: np.ndarray,
+        crop_out: np.ndarray,
+        box: tuple[int, int, int, int],
+        polygon: np.ndarray,
+        reference: np.ndarray | None,
+        face: tuple[float, float] | None = None,
+    ) -> tuple[np.ndarray, dict[str, float], roi.Box]:
+        """The pasted frame (or window), its scores, and the rectangle the paste changed (``face``:
+        ``gate_scores.face_sharpness`` of the frame, when the enhance stage measured it)."""
+        loc = self.cfg.locate
+        alpha = roi.feather_mask(box, polygon, loc.feather_px)
+        changed = roi.support_box(alpha, box)
+        # Colour matching and the paste's scores read the mask's support and their reach around
+        # it, no more of the box (the same values up to summation order: nothing else is weighted).
+        near = roi.grow_within(changed, max(loc.colour_ring_px, gate_scores.PASTE_REACH_PX), box)
+        inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
+        alpha, crop_out = alpha[inner], crop_out[inner]
+        original = roi.crop(frame, near)
+        original_lab = roi.to_lab(original)  # for the colour match and the colour scores
+        matched = roi.colour_match(crop_out, frame, near, alpha, loc.colour_ring_px, original_lab)
+        result = roi.paste(frame, matched, near, alpha)
+        # Every measure looks at most half a box beyond the box: score its window, not the
+        # whole frame (same values, a fraction of the work).
+        (wx0, wy0, wx1, wy1), local = roi.window(frame.shape, box)
+        before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
+        seam, shift = gate_scores.paste_colour(original, matched, alpha, original_lab)
+        m = {
+            **gate_scores.paste_sharpness(before, after, local, face=face),
+            # What the paste adds, measured where it can show: along the feather, and in colour.
+            "seam": seam,
+            "delta_e": shift,
+            # What it would take away: the mouth's band-pass detail, pasted over original.
+            "detail_ratio": gate_scores.detail_ratio(original, matched, alpha),
+        }
+        if reference is not None and reference.shape == frame.shape:
+            m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
+            m["psnr_out"], m["ssim_out"] = metrics.mouth_psnr_ssim(result, reference, box)
+        return result, m, changed
+
+    def reject_reasons(self, m: dict[str, float]) -> list[str]:
+        """Do no harm: why the input should be kept, in ``schema.REJECT_REASONS`` order ([] = paste).
+
+        The paste would leave a visible edge (``seam``) or shift the mouth's colour
+        (``colour_shift``), leave the mouth far sharper than the face around it and than it was (``over_sharp``:
+        ringing, grid artefacts), or keep less of its detail than ``gate.min_detail_ratio``
+        (``lost_detail``: the model would soften it).
+        """
+        g = self.cfg.gate
+        checks = {
+            schema.REJECT_SEAM: m["seam"] > g.max_seam,
+            schema.REJECT_COLOUR_SHIFT: m["delta_e"] > g.max_delta_e,
+            schema.REJECT_OVER_SHARP: m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, g.max_sharpness_gain * m["sharpness_ratio_in"]),
+            schema.REJECT_LOST_DETAIL: m.get("detail_ratio", 1.0) < g.min_detail_ratio,
+        }
+        return [reason for reason in schema.REJECT_REASONS if checks[reason]]
+
+    def rejected(self, m: dict[str, float]) -> bool:
+        """Whether the gate keeps the input (see ``reject_reasons``)."""
+        return bool(self.reject_reasons(m))
+
+
+class WriteOutput:
+    """Writes a batch to ``frames/`` and ``metrics/`` under the run and returns its metric rows.
+
+    File names are derived from the rows (see ``units.output_name``), so a retried task rewrites
+    the same file instead of adding a duplicate; rows are never appended to existing files.
+    """
+
+    def __init__(self, run_path: str, out_storage: StorageConfig, out_is_s3: bool, output_mode: str = schema.OUTPUT_PATCH) -> None:
+        self.fs = _filesystem(out_storage, out_is_s3)
+        self.run_path = run_path  # path inside the output filesystem
+        self.dropped = schema.FULL_FRAME_COLUMNS if output_mode == schema.OUTPUT_PATCH else ()  # never whole frames
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        table = _enhanced_table(batch)
+        table = table.drop_columns([c for c in self.dropped if c in table.column_names])
+        metric_table = table.drop_columns([c for c in ("image", "enhanced", "reference") if c in table.column_names])
+        for uid in sorted(set(batch["_unit"])):
+            rows = np.flatnonzero(np.asarray(batch["_unit"]) == uid)
+            keys = [(str(batch["video_id"][i]), int(batch["frame_index"][i])) for i in rows]
+            name = units.output_name(uid, keys)
+            idx = pa.array(rows)
+            self._write(f"frames/{name}", table.take(idx))
+            self._write(f"metrics/{name}", metric_table.take(idx))
+        boxes = ("mouth_box", "patch_box")
+        return {name: metric_table.column(name).to_numpy(zero_copy_only=False) for name in metric_table.column_names if name not in boxes}
+
+    def _write(self, rel: str, table: pa.Table) -> None:
+        path = f"{self.run_path}/{rel}"
+        tmp = path if isinstance(self.fs, pa.fs.PyFileSystem) else storage.temp_path(path)  # hidden from readers
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with self.fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out)
+        if tmp != path:
+            self.fs.move(tmp, path)  # local: readers never see half a file
+
+
+class CompositeAndWrite:
+    """``Composite`` then ``WriteOutput`` in one actor: frame mode's whole frames (input and
+    enhanced) are not shipped through the object store once more between the two."""
+
+    def __init__(self, cfg: Config, run_id: str, run_path: str, out_storage: StorageConfig, out_is_s3: bool) -> None:
+        self.composite = Composite(cfg, run_id)
+        self.write = WriteOutput(run_path, out_storage, out_is_s3, cfg.pipeline.output_mode)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.write(self.composite(batch))
+
+
+def _pixels(value: np.ndarray | bytes) -> np.ndarray:
+    """An image column's value as RGB pixels: an array as it is, encoded bytes decoded."""
+    return np.asarray(value) if isinstance(value, np.ndarray) else codec.decode(bytes(value))[0]
+
+
+def input_face_sharpness(batch: dict[str, np.ndarray], i: int) -> tuple[float, float]:
+    """Row ``i``'s mouth and surround sharpness before any paste (``gate_scores.face_sharpness``
+    on its window: ``face_ratio`` of them is the frame's ``metrics.sharpness_ratio`` and the
+    gate's ``sharpness_ratio_in``)."""
+    win, (ox, oy), _ = _window(batch, i)
+    x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
+    return gate_scores.face_sharpness(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
+
+
+def _measured_face(batch: dict[str, np.ndarray], i: int) -> tuple[float, float] | None:
+    """Row ``i``'s ``face_sharpness`` from the enhance stage, or None where it was not measured."""
+    if "face_sharpness" not in batch or np.isnan(batch["face_sharpness"][i][0]):
+        return None
+    return tuple(map(float, batch["face_sharpness"][i]))
+
+
+def _window(batch: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """Row ``i``'s window (``roi.window``), its origin in the frame and the frame's (height, width):
+    from ``Locate``'s columns, or cut from the decoded ``image`` (batches built by hand)."""
+    if "window" in batch:
+        wx0, wy0 = (int(v) for v in batch["window_box"][i][:2])
+        return np.asarray(batch["window"][i]), (wx0, wy0), tuple(int(v) for v in batch["frame_hw"][i])
+    frame, _ = codec.decode(batch["image"][i])
+    (wx0, wy0, wx1, wy1), _ = roi.window(frame.shape, tuple(int(v) for v in batch["mouth_box"][i]))
+    return frame[wy0:wy1, wx0:wx1], (wx0, wy0), frame.shape[:2]
+
+
+def _enhanced_table(batch: dict[str, np.ndarray]) -> pa.Table:
+    """The enhanced-table columns of a batch: the input's columns plus the contract's, no internals."""
+    columns = {}
+    for name, values in batch.items():
+        if name in INTERNAL_COLUMNS:
+            continue
+        if name in ("mouth_box", "patch_box"):
+            boxes = [None if b is None else list(map(int, b)) for b in values]
+            columns[name] = pa.array(boxes, type=pa.list_(pa.int32(), 4))
+        elif name in schema.ENHANCED.names:
+            columns[name] = pa.array(list(values) if values.dtype == object else values, type=schema.ENHANCED.field(name).type)
+        else:
+            columns[name] = pa.array(list(values) if values.dtype == object else values)
+    return pa.table(columns)
+
+
+def _rows(batch: dict[str, np.ndarray]) -> list[dict]:
+    n = len(next(iter(batch.values())))
+    return [{k: v[i] for k, v in batch.items()} for i in range(n)]
+
+
+def table_to_batch(table: pa.Table) -> dict[str, np.ndarray]:
+    """A pyarrow table as the numpy batch dict the stages take (non-numeric columns as objects)."""
+    out: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            out[name] = col.to_numpy(zero_copy_only=False)
+        else:
+            arr = np.empty(len(col), dtype=object)
+            arr[:] = col.to_pylist()
+            out[name] = arr
+    return out
+
+
+def _reference(batch: dict[str, np.ndarray], i: int, origin: tuple[int, int], shape: tuple[int, ...], frame_hw: tuple[int, int]) -> np.ndarray | None:
+    """Row ``i``'s reference cut to its window, when it has one of the frame's size."""
+    if "reference" not in batch or batch["reference"][i] is None:
+        return None
+    ref, status = codec.decode(batch["reference"][i])
+    if status != schema.STATUS_OK or ref.shape[:2] != tuple(frame_hw):
+        return None
+    (ox, oy), (h, w) = origin, shape[:2]
+    return ref[oy : oy + h, ox : ox + w]
+
+
+def _filesystem(storage_cfg: StorageConfig, is_s3: bool) -> pa.fs.FileSystem:
+    if is_s3:
+        return pa.fs.PyFileSystem(pa.fs.FSSpecHandler(storage.s3fs_filesystem(storage_cfg)))
+    return pa.fs.LocalFileSystem()
