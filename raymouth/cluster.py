@@ -83,7 +83,7 @@ def stage_sizes(cfg: Config, resources: dict | None = None) -> StageSizes:
         # Landmarks get half of the CPU slots the enhance actors leave.
         locate = p.locate_actors or max(1, (cpu_slots - enhance) // 2)
     else:
-        # CPU only: the models are about half the work (README: bench), so half the slots go to
+        # CPU only: the models are about half the work (docs/throughput.md), so half the slots go to
         # enhance actors, a quarter each to landmarks and compositing. Several one-thread model
         # actors beat one actor with every thread: measured on 2 CPUs at 5,000 frames, 91% of the
         # bound once started against 85%.

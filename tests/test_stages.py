@@ -114,7 +114,7 @@ def test_pass_through_rows_are_written_in_both_modes(tmp_path, mode):
 
 def test_scores_on_the_window_equal_scores_on_the_whole_frame():
     """The composite scores a window around the box; the values must be the whole frame's."""
-    from raymouth.paste import gate as gate_scores, metrics
+    from raymouth.paste import gate, metrics
     crop = np.clip(_crop().astype(int) + np.array([30, 0, -10]), 0, 255).astype(np.uint8)
     composite = Composite(config.load(), "r")
     polygon = np.asarray(_batch(FRAME, crop, BOX)["mouth_polygon"][0]).reshape(-1, 2)
@@ -126,8 +126,8 @@ def test_scores_on_the_window_equal_scores_on_the_whole_frame():
     alpha = roi.feather_mask(BOX, polygon, composite.cfg.locate.feather_px)
     matched = roi.colour_match(crop, FRAME, BOX, alpha, composite.cfg.locate.colour_ring_px)
     assert np.array_equal(result, roi.paste(FRAME, matched, BOX, alpha))
-    for name, value in (("seam", gate_scores.paste_seam(_crop(), matched, alpha)), ("delta_e", gate_scores.colour_shift(_crop(), matched, alpha)),
-                        ("detail_ratio", gate_scores.detail_ratio(_crop(), matched, alpha))):
+    for name, value in (("seam", gate.paste_seam(_crop(), matched, alpha)), ("delta_e", gate.colour_shift(_crop(), matched, alpha)),
+                        ("detail_ratio", gate.detail_ratio(_crop(), matched, alpha))):
         assert m[name] == pytest.approx(value, rel=1e-6), name  # only the summation order differs
     (wx0, wy0, wx1, wy1), local = roi.window(FRAME.shape, BOX)
     on_window = composite.composite_one(FRAME[wy0:wy1, wx0:wx1], crop, local, polygon - np.float32([wx0, wy0]), None)

@@ -108,12 +108,12 @@ class EnhanceConfig:
     # native chain: 0 = the fidelity weights (native_weights); 1 = the weights fine-tuned from
     # them with the fine-detail loss (native_detail_weights); between: their parameters
     # interpolated (ESRGAN's network interpolation). Higher: real lip-sync mouths come out
-    # sharper, mildly degraded ones lose PSNR (README: "Fidelity or detail").
+    # sharper, mildly degraded ones lose PSNR (docs/evaluation.md).
     detail: Share = 0.0
     native_detail_weights: str = ""  # "" = the package's edsr_native_detail.keras
     # Per mouth, a detail level from its input's mouth / surround sharpness ratio (detail.detail_level):
     # none at detail_soft_ratio and above, all at detail_full_ratio and below, in steps of detail_step. The
-    # packaged weights, or yours with native_detail_weights set; never a fine-tune. README: "Fidelity or detail".
+    # packaged weights, or yours with native_detail_weights set; never a fine-tune. docs/evaluation.md.
     detail_auto: bool = True
     detail_soft_ratio: PosFloat = 1.0
     detail_full_ratio: NonNegFloat = 0.7
@@ -167,14 +167,14 @@ class GateConfig:
 
     # ΔE 2.3 is about one just-noticeable difference; the default chain measures ~0.4 (seam) and
     # ~0.2 (colour shift) on the fixture clips, so these catch failures, not normal output.
-    max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (gate_scores.paste_seam), ΔE
-    max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (gate_scores.colour_shift), ΔE
+    max_seam: NonNegFloat = 3.0  # colour step left along the feathered border (gate.paste_seam), ΔE
+    max_delta_e: NonNegFloat = 3.0  # shift of the mouth's mean colour (gate.colour_shift), ΔE
     max_sharpness_ratio: PosFloat = 3.0  # mouth 3x sharper than the face around it = artefacts
     # ... unless the input mouth was already that sharp (teeth against smooth cheeks): then only
     # a jump beyond this many times its own ratio is. Real restorations of mouths above 3 measured
     # at most 1.34x (held-out clips, lip-sync/harsh strengths); grid and ringing artefacts far more.
     max_sharpness_gain: PosFloat = 1.5
-    # Below this share of the input's band-pass detail (gate_scores.detail_ratio, DoG sigma 0.7-2 px,
+    # Below this share of the input's band-pass detail (gate.detail_ratio, DoG sigma 0.7-2 px,
     # RMS inside the paste's alpha) the model would soften the mouth: lost_detail. Measured on 40
     # mouths of the 10 fixture clips: identity 1.0, JPEG-90 copy >= 0.995, degraded (mild/lipsync/
     # harsh) input -> clean output >= 1.03, square chain (shipped EDSR) >= 0.974; Gaussian blur
@@ -244,7 +244,7 @@ class ReferenceConfig:
     learning_rate: PosFloat = 5e-4  # Adam's starting rate, cosine-decayed over `chunks` (train.learning_rate's code)
     # Weight of the fine-detail term (models.losses.laplacian_rms) in the fine-tunes' loss, in place
     # of train.detail_loss_weight: the target is the person's own sharp mouth, so matching its amount
-    # of fine detail is what moves a soft lip-synced mouth toward the source (README: measured gain).
+    # of fine detail is what moves a soft lip-synced mouth toward the source (docs/reference.md).
     detail_loss_weight: NonNegFloat = 0.5
     chunks: PosInt = 10  # the fine-tune's "epochs": the learning rate is set once per chunk
     frame_stride: PosInt = 2  # every Nth reference frame (neighbouring frames are near-duplicates)

@@ -26,7 +26,7 @@ from raymouth.config import Config
 from raymouth.data.sources import IngestError, Source, validate_sources
 
 FRAMES_SCHEMA = schema.frames_schema("source_path")
-CPUS_PER_TASK = 0.5  # fractional: whole-CPU tasks starved 2-core machines (STACK.md)
+CPUS_PER_TASK = 0.5  # fractional: whole-CPU tasks starved 2-core machines
 
 
 # ---------------------------------------------------------------- one video
@@ -53,7 +53,7 @@ class _PartWriter:
     groups of ``rows_per_group``; holds at most one row group of encoded images in memory."""
 
     def __init__(self, folder: storage.Location, rows_per_file: int, rows_per_group: int) -> None:
-        if rows_per_group > rows_per_file:  # write_dataset has the same rule (STACK.md)
+        if rows_per_group > rows_per_file:  # write_dataset has the same rule
             raise IngestError("ingest.rows_per_group must not exceed ingest.rows_per_file")
         self.folder, self.per_file, self.per_group = folder, rows_per_file, rows_per_group
         self.rows: list[dict] = []

@@ -1,4 +1,4 @@
-"""The frames, videos and enhanced tables of DESIGN.md as pyarrow schemas, and their validator."""
+"""The frames, videos and enhanced tables as pyarrow schemas, and their validator."""
 from __future__ import annotations
 
 import pyarrow as pa
@@ -73,8 +73,8 @@ def reject_reasons(value: str | None) -> list[str]:
 
 
 # Per-row measures (NaN where not measured). seam and delta_e are what the paste itself adds, in
-# ΔE units (gate_scores.paste_seam, gate_scores.colour_shift); detail_ratio is the mouth's band-pass detail
-# kept by the paste, output over input (gate_scores.detail_ratio); psnr/ssim need a reference column.
+# ΔE units (gate.paste_seam, gate.colour_shift); detail_ratio is the mouth's band-pass detail
+# kept by the paste, output over input (gate.detail_ratio); psnr/ssim need a reference column.
 METRIC_COLUMNS = (
     "sharpness_in",
     "sharpness_out",

@@ -55,7 +55,7 @@ class Variant:
     name: str
     overrides: list[str]
     cfg: Config
-    stages: Any = None  # local.LocalStages: enhance -> composite, as the job runs them
+    stages: Any = None  # in_process.LocalStages: enhance -> composite, as the job runs them
     model_version: str = ""
     error: str = ""
     seconds: float = 0.0

@@ -211,7 +211,7 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
 
 
 def markdown(report: dict) -> str:
-    """The README's tables: the fine-tunes, mouth PSNR of every input, and the sharpness of the
+    """docs/reference.md's tables: the fine-tunes, mouth PSNR of every input, and the sharpness of the
     mouth-only inputs."""
     base, own = report["shipped"], report["reference"]
     tunes = ["| reference | kept | validation PSNR dB: shipped -> own (gain) | clean mouths: shipped -> own | mouths train / val | steps | wall s | core-s |",

@@ -1,6 +1,6 @@
 """Evaluation: does the job make mouths better? Every enhance variant through the job's own stage code.
 
-Protocol (EXPERIMENTS.md, "Second look"): for each clean clip (a video file, streamed, or a
+Protocol (docs/evaluation.md): for each clean clip (a video file, streamed, or a
 frames dataset), ``--frames`` evenly spaced frames; the mouth is located once on the clean frame
 (``Locate``); the whole frame is degraded at each fixed strength (``degrade.fixed``: clean, mild,
 lipsync, harsh); every variant runs on the degraded frames as the job would (the clean frame's

@@ -4,7 +4,7 @@ Each task streams that person's frames from the reference dataset (every
 ``reference.frame_stride``-th, at most ``reference.max_frames`` evenly spaced), finds the mouths
 with the job's own ``Locate``, holds back the last ``reference.val_share`` of them in time, and
 fine-tunes the shipped native model on the rest with the training's own fit step
-(``native_fit``: the same pairs, loss and optimiser as ``raymouth train native``; the learning
+(``train.fit``: the same pairs, loss and optimiser as ``raymouth train native``; the learning
 rate ``reference.learning_rate`` on ``train.learning_rate``'s schedule, the fine-detail term
 weighted by ``reference.detail_loss_weight``) for ``reference.steps`` steps, or fewer where the whole
 fine-tune would overrun ``reference.max_minutes``. Then

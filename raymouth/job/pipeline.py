@@ -133,7 +133,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         read_units,
         batch_size=1,  # one unit per call: a unit is read, located and smoothed whole
         compute=ray.data.ActorPoolStrategy(size=sizes.locate_actors),  # one landmarker per actor
-        num_cpus=p.cpus_per_actor,  # fractional: leave CPU for Ray Data's own tasks (STACK.md)
+        num_cpus=p.cpus_per_actor,  # fractional: leave CPU for Ray Data's own tasks
         fn_constructor_kwargs={"cfg": cfg, "in_storage": worker_storage, "in_is_s3": plan.in_loc.is_s3},
         udf_modifying_row_count=False,
     )

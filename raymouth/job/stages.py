@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from raymouth.data import codec, compose, schema, storage, units
 
-from raymouth.paste import gate as gate_scores, metrics
+from raymouth.paste import gate, metrics
 
 from raymouth.mouth import roi
 from raymouth.config import Config, StorageConfig
@@ -89,7 +89,7 @@ class EnhanceStage:
             crops = [codec.decode(batch["crop"][i])[0] for i in ok]
             if chain.auto_detail:
                 face[ok] = [input_face_sharpness(batch, i) for i in ok]
-            ratios = [gate_scores.face_ratio(tuple(face[i])) for i in ok]  # nan where not measured
+            ratios = [gate.face_ratio(tuple(face[i])) for i in ok]  # nan where not measured
             for i, enhanced, version in zip(ok, *chain.enhance(crops, ratios)):
                 out[i], versions[i] = enhanced, version
         batch["enhanced_crop"] = out
@@ -174,13 +174,13 @@ class Composite:
         face: tuple[float, float] | None = None,
     ) -> tuple[np.ndarray, dict[str, float], roi.Box]:
         """The pasted frame (or window), its scores, and the rectangle the paste changed (``face``:
-        ``gate_scores.face_sharpness`` of the frame, when the enhance stage measured it)."""
+        ``gate.face_sharpness`` of the frame, when the enhance stage measured it)."""
         loc = self.cfg.locate
         alpha = roi.feather_mask(box, polygon, loc.feather_px)
         changed = roi.support_box(alpha, box)
         # Colour matching and the paste's scores read the mask's support and their reach around
         # it, no more of the box (the same values up to summation order: nothing else is weighted).
-        near = roi.grow_within(changed, max(loc.colour_ring_px, gate_scores.PASTE_REACH_PX), box)
+        near = roi.grow_within(changed, max(loc.colour_ring_px, gate.PASTE_REACH_PX), box)
         inner = (slice(near[1] - box[1], near[3] - box[1]), slice(near[0] - box[0], near[2] - box[0]))
         alpha, crop_out = alpha[inner], crop_out[inner]
         original = roi.crop(frame, near)
@@ -191,14 +191,14 @@ class Composite:
         # whole frame (same values, a fraction of the work).
         (wx0, wy0, wx1, wy1), local = roi.window(frame.shape, box)
         before, after = frame[wy0:wy1, wx0:wx1], result[wy0:wy1, wx0:wx1]
-        seam, shift = gate_scores.paste_colour(original, matched, alpha, original_lab)
+        seam, shift = gate.paste_colour(original, matched, alpha, original_lab)
         m = {
-            **gate_scores.paste_sharpness(before, after, local, face=face),
+            **gate.paste_sharpness(before, after, local, face=face),
             # What the paste adds, measured where it can show: along the feather, and in colour.
             "seam": seam,
             "delta_e": shift,
             # What it would take away: the mouth's band-pass detail, pasted over original.
-            "detail_ratio": gate_scores.detail_ratio(original, matched, alpha),
+            "detail_ratio": gate.detail_ratio(original, matched, alpha),
         }
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
@@ -281,12 +281,12 @@ def _pixels(value: np.ndarray | bytes) -> np.ndarray:
 
 
 def input_face_sharpness(batch: dict[str, np.ndarray], i: int) -> tuple[float, float]:
-    """Row ``i``'s mouth and surround sharpness before any paste (``gate_scores.face_sharpness``
+    """Row ``i``'s mouth and surround sharpness before any paste (``gate.face_sharpness``
     on its window: ``face_ratio`` of them is the frame's ``metrics.sharpness_ratio`` and the
     gate's ``sharpness_ratio_in``)."""
     win, (ox, oy), _ = _window(batch, i)
     x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
-    return gate_scores.face_sharpness(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
+    return gate.face_sharpness(win, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
 
 
 def _measured_face(batch: dict[str, np.ndarray], i: int) -> tuple[float, float] | None:

@@ -12,13 +12,13 @@ What the seed leaves open, chosen here:
   linear;
 - dropout: ``AutoencoderConfig.dropout`` (default 0.1) at the seed's three encoder and four decoder
   places; active only in training;
-- loss: L1 (mean absolute error), Adam 1e-3 (``LOSS``), as in EXPERIMENTS.md;
+- loss: L1 (mean absolute error), Adam 1e-3 (``LOSS``);
 - wiring (``AutoencoderConfig.variant``):
   ``seed_direct``: output = sigmoid(decoder(encoder(x))): the decoder draws the pixels itself;
   ``seed_residual`` (default): output = x + decoder(encoder(x)) with a linear last layer whose
   kernel and bias start at zero, so an untrained model is the identity and training only learns
   a correction. Same layers, same parameter counts.
-  Measured (EXPERIMENTS.md, Keras 3, 8 CPU minutes): direct lost 14.6 dB on held-out mouths
+  Measured (Keras 3, 8 CPU minutes): direct lost 14.6 dB on held-out mouths
   (21.45 dB vs 36.02 degraded); residual gained +0.2 dB over EDSR alone.
   Measured here with this module (``MEASURED``; tf_keras 2.21, busy 2-core CPU): 150 steps of
   batch 16, Adam 1e-3, L1, on 120 pairs (40 frames of retalking_face_5.mp4, centre-lower crop,
@@ -34,7 +34,7 @@ from raymouth.models.kerasapi import keras
 VARIANTS = ("seed_residual", "seed_direct")
 AE_PX = 128
 LATENT = 256
-LOSS = "mean_absolute_error"  # L1, as EXPERIMENTS.md: also the first chain's EDSR (``train_worker``)
+LOSS = "mean_absolute_error"  # L1: also the first chain's EDSR (``train.worker``)
 
 # (seed layer index, filters, seed dropout index or None): names are the seed summary's.
 ENCODER_SPEC = ((3, 32, None), (4, 40, 4), (5, 64, None), (6, 80, 6), (7, 128, None), (8, 256, 8))

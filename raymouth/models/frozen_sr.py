@@ -2,7 +2,7 @@
 
 These are the files of OpenCV's ``dnn_superres``; OpenCV 5 can no longer import TensorFlow
 graphs, so the GraphDef is imported into a ``tf.compat.v1.wrap_function`` with its input
-placeholder (``IteratorGetNext``) mapped to our tensor (STACK.md, "OpenCV packaging").
+placeholder (``IteratorGetNext``) mapped to our tensor.
 
 Feeding follows what ``dnn_superres`` did:
 - 1-channel graphs (FSRCNN, ESPCN, LapSRN): the Y channel of YCrCb in [0, 1], NHWC

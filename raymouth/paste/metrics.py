@@ -1,4 +1,4 @@
-"""Quality measures that need no downloaded weights (DESIGN.md), as pure functions.
+"""Quality measures that need no downloaded weights, as pure functions.
 
 Conventions (as in BasicSR ``metrics/psnr_ssim.py``): images are ``uint8`` RGB arrays of layout
 (H, W, 3) with values in [0, 255] unless a docstring says otherwise; a 2-D (H, W) array is taken as

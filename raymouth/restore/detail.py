@@ -24,7 +24,7 @@ def detail_level(ratio: float, enh: EnhanceConfig) -> float:
     so do many clean closed mouths (smooth lips, stubble around them), which the detail model
     leaves nearly alone. The mouths it harms, open ones with more detail than their face, get
     none. Rounded to ``detail_step`` (one model per level in use), never below ``enhance.detail``.
-    Measured on the held-out clips (README): Wav2Lip kennedy's ratio 0.78 -> 0.85 where the
+    Measured on the held-out clips (docs/evaluation.md): Wav2Lip kennedy's ratio 0.78 -> 0.85 where the
     fidelity model alone gave 0.71, every fixed-strength gain within 0.02 dB of it.
     """
     if not np.isfinite(ratio):

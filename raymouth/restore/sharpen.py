@@ -1,6 +1,6 @@
 """Unsharp masking, the seed's ``cv2.addWeighted`` sharpening.
 
-EXPERIMENTS.md: sharpening lowers PSNR (0.4-0.6 dB); its value, if any, is perceived sharpness,
+Sharpening lowers PSNR (0.4-0.6 dB); its value, if any, is perceived sharpness,
 so the amount is a config value (``SharpenConfig.amount``, 0 = off) that evaluation decides.
 """
 from __future__ import annotations

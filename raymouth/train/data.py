@@ -69,7 +69,7 @@ def make_pairs(batch: dict[str, np.ndarray], cfg: Config, pairs_per_frame: int, 
 
 def clean_crops(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Located frames -> the clean mouth crops (PNG bytes) of the ok rows: the native model's
-    data. Its pairs are drawn afresh every step in the worker (``native_fit.native_batches``)."""
+    data. Its pairs are drawn afresh every step in the worker (``train.fit.native_batches``)."""
     ok = [i for i, status in enumerate(batch["status"]) if status == STATUS_OK]
     return {
         "key": np.array([f"{batch['video_id'][i]}:{int(batch['frame_index'][i])}" for i in ok], dtype=object),

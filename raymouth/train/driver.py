@@ -3,7 +3,7 @@
 Data (Ray Data, on the driver, before any worker starts): frames Parquet -> every
 ``frame_stride``-th frame -> ``Locate`` (the inference stage itself) -> materialised. For the
 native model that is the clean crops, and every step draws fresh blind pairs from them in the
-worker (``native_fit``, the fit step the per-identity fine-tune shares: an hour of training never
+worker (``train.fit``, the fit step the per-identity fine-tune shares: an hour of training never
 repeats a pair; the crops are held in the worker, a few hundred MB for the fixtures' 5,400). For the first
 chain's models it is ``pairs.training_pair`` (degrade + the chain's own preprocessing) with a
 fixed seed per (video, frame, pair). The autoencoder's inputs additionally go through ``EnhanceChain.ae_inputs`` (the

@@ -214,7 +214,7 @@ def train_loop(config: dict[str, Any]) -> None:
             if cfg.train.init_weights:
                 _initial_weights(model_name, cfg, model)
             if model_name == "native":
-                compile_native(model, cfg)  # the fine-tune's compile too (native_fit)
+                compile_native(model, cfg)  # the fine-tune's compile too (train.fit)
             else:
                 model.compile(optimizer=keras.optimizers.Adam(cfg.train.learning_rate), loss=LOSS)
         state = {"epoch": 0, "history": []}
