@@ -376,3 +376,11 @@ def test_make_heldout_keeps_its_old_name():
     old = cli_mod.parser().parse_args(["make-reference", "a.mp4", "--out", "o"])
     assert cli_mod.COMMANDS[new.command] is cli_mod.COMMANDS[old.command] is cli_mod.cmd_make_heldout
     assert (new.clips, new.out) == (old.clips, old.out) == (["a.mp4"], "o")
+
+
+@pytest.mark.parametrize("run_id", ["../escaped", "/abs/path", "a/b", "..", ".hidden"])
+def test_a_run_id_that_is_not_one_safe_name_is_refused_and_nothing_is_written(frames_ds, tmp_path, run_id):
+    out = tmp_path / "out"
+    proc = cli("enhance", str(frames_ds), "--out", str(out), "--run-id", run_id, "--set", "enhance.native_weights=random")
+    assert_one_line_error(proc, "--run-id")
+    assert not out.exists() and not (tmp_path / "escaped").exists() and not Path("/abs/path").exists()

@@ -137,3 +137,12 @@ def test_with_changes_keys_of_several_sections_and_leaves_the_original():
         cfg.with_(output_mode="frame")  # no section
     with pytest.raises(TypeError):
         cfg.with_(pipeline__no_such_key=1)
+
+
+def test_a_yaml_syntax_error_names_its_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pipeline:\n  rows_per_unit: 64\n  output_mode: [patch\n")
+    with pytest.raises(config.ConfigError) as err:
+        config.load(str(bad))
+    message = str(err.value)
+    assert "\n" not in message and str(bad) in message and "line 4, column 1" in message, message

@@ -7,6 +7,7 @@ Resume: a re-run with the same run id skips finished units and redoes partly wri
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -47,9 +48,20 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is one safe folder name under ``--out``: a path (``../x``, ``/abs``) would write elsewhere."""
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise PipelineError(f"--run-id {run_id!r}: use one name of letters, digits and -_. (no '/', no '..', at most 128 characters)")
+    return run_id
+
+
 def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config, ref_uri: str | None = None, ref_map: str | None = None) -> RunPlan:
     """Every check that can fail fast, before Ray starts: storage, schema, references, run
     identity, resume state."""
+    check_run_id(run_id)
     check_models(cfg)
     in_loc = storage.check_readable(in_uri, cfg.storage)
     out_loc = storage.check_writable(out_uri, cfg.storage)
