@@ -85,3 +85,16 @@ def test_credentials_and_connection_settings_are_not_part_of_the_config_hash():
     assert base.hash() == with_secrets.hash()
     assert base.hash() == config.load(None, ["storage.region=x", "storage.connect_timeout_s=9"]).hash()
     assert base.hash() != config.load(None, ["gate.max_seam=1"]).hash()
+
+
+def test_a_deleted_output_bucket_is_an_error_never_re_created(s3_env):
+    """Outside us-east-1 s3fs's makedirs re-creates a missing bucket (moto, like S3, allows it)."""
+    cfg = StorageConfig(region="eu-west-1")
+    bucket = "raymouth-deleted-mid-run"
+    s3_env.client().create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    loc = storage.check_writable(f"s3://{bucket}/run", cfg)
+    s3_env.client().delete_bucket(Bucket=bucket)  # deleted mid-run (empty: the probe was removed)
+    with pytest.raises(Exception):
+        storage.write_bytes(loc.join("frames/part.parquet"), b"data")
+    names = [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
+    assert bucket not in names

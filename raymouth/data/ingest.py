@@ -72,7 +72,7 @@ class _PartWriter:
             return
         if self.writer is None:
             loc = self.folder.join(f"part-{self.part:05d}.parquet")
-            loc.fs.create_dir(self.folder.path, recursive=True)
+            storage.make_dirs(loc.fs, self.folder.path)
             self.sink = loc.fs.open_output_stream(loc.path)
             # images are PNG/JPEG already: compressing them again only costs CPU
             compression = {f.name: "NONE" if f.name == "image" else "SNAPPY" for f in FRAMES_SCHEMA}

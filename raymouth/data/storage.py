@@ -160,13 +160,21 @@ def check_writable(uri: str | Path, cfg: StorageConfig | None = None) -> Locatio
         _bucket_check(loc)
     probe = loc.join(f".raymouth-write-probe-{uuid.uuid4().hex}")
     try:
-        loc.fs.create_dir(loc.path, recursive=True)
+        make_dirs(loc.fs, loc.path)
         with loc.fs.open_output_stream(probe.path) as out:
             out.write(b"ok")
         loc.fs.delete_file(probe.path)
     except Exception as exc:
         raise StorageError(f"{loc.uri}: not writable ({_one_line(exc)})") from None
     return loc
+
+
+def make_dirs(fs: pafs.FileSystem, path: str) -> None:
+    """Local folders for ``path``; nothing on S3, which has no folders: there s3fs's ``makedirs``
+    would create a missing *bucket*, and a job must never create buckets (a deleted output bucket
+    is an error, not something to re-create holding part of a run)."""
+    if not isinstance(fs, pafs.PyFileSystem):
+        fs.create_dir(path, recursive=True)
 
 
 def exists(loc: Location) -> bool:
@@ -182,7 +190,7 @@ def write_bytes(loc: Location, data: bytes) -> None:
     """Write a whole object; on local disk via a temporary name and rename, so readers never see half."""
     parent = posixpath.dirname(loc.path)
     if parent:
-        loc.fs.create_dir(parent, recursive=True)
+        make_dirs(loc.fs, parent)
     if loc.is_s3:  # S3 PUTs are atomic already
         with loc.fs.open_output_stream(loc.path) as out:
             out.write(data)

@@ -256,7 +256,7 @@ class WriteOutput:
     def _write(self, rel: str, table: pa.Table) -> None:
         path = f"{self.run_path}/{rel}"
         tmp = path if isinstance(self.fs, pa.fs.PyFileSystem) else storage.temp_path(path)  # hidden from readers
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        storage.make_dirs(self.fs, path.rsplit("/", 1)[0])
         with self.fs.open_output_stream(tmp) as out:
             pq.write_table(table, out)
         if tmp != path:
