@@ -119,6 +119,22 @@ def test_boxes_are_smoothed_per_video_in_frame_order(locate):
     assert np.diff(centres(box_ordered), axis=0).std() < np.diff(centres(box_alone), axis=0).std()
 
 
+def test_smoothing_never_crosses_a_change_of_frame_size(locate):
+    """A stream that changes resolution mid-video: each run of same-sized frames is smoothed on its
+    own, so every box equals the one the run gets as a video of its own."""
+    frames = read_frames(fixture_path("video/retalking_face_5.mp4"), 12)
+    big = [cv2.resize(f, (f.shape[1] * 2, f.shape[0] * 2), interpolation=cv2.INTER_CUBIC) for f in frames[6:]]
+    images = [codec.encode(f) for f in frames[:6] + big]
+    n = len(images)
+    video = {"video_id": np.array(["a"] * n, dtype=object), "frame_index": np.arange(n, dtype=np.int32),
+             "image": np.array(images, dtype=object)}  # fmt: skip
+    runs = dict(video, video_id=np.array(["a"] * 6 + ["b"] * 6, dtype=object))
+    mixed, separate = locate(video), locate(runs)
+    assert list(mixed["status"]) == ["ok"] * n
+    assert np.array_equal(mixed["mouth_box"], separate["mouth_box"])
+    assert mixed["mouth_box"][:6, 2:].max() <= frames[0].shape[1]  # no box of the small frames reaches into the big ones' size
+
+
 def _same_batches(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     assert a.keys() == b.keys()
     for key in a:

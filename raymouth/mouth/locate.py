@@ -150,7 +150,8 @@ class Locate:
         return row
 
     def _smooth(self, rows: list[_Row], batch: dict[str, np.ndarray]) -> None:
-        """Smooth the boxes of each video's ok rows over frame_index; re-check their size."""
+        """Smooth the boxes of each video's ok rows over frame_index, never across a change of frame
+        size (a stream that changes resolution: boxes of two sizes do not average); re-check their size."""
         lc = self.cfg.locate
         vids = batch.get("video_id")
         idx = batch.get("frame_index")
@@ -159,10 +160,8 @@ class Locate:
             if row.status == STATUS_OK:
                 key = vids[i] if vids is not None else ("__row__", i)
                 groups.setdefault(key, []).append(i)
-        for members in groups.values():
+        for members in (run for video in groups.values() for run in _same_size_runs(video, rows, idx)):
             pos = [int(idx[i]) if idx is not None else i for i in members]
-            members = [m for _, m in sorted(zip(pos, members))]
-            pos = sorted(pos)
             smoothed = roi.smooth_boxes(
                 [rows[i].box for i in members],
                 lc.smooth_window,
@@ -210,6 +209,18 @@ class Locate:
             return roi.crop(row.region, (x0 - ox, y0 - oy, x1 - ox, y1 - oy))
         rgb, _ = codec.decode(bytes(data))
         return roi.crop(rgb, box)
+
+
+def _same_size_runs(members: list[int], rows: list[_Row], idx: np.ndarray | None) -> list[list[int]]:
+    """``members`` (rows of one video) in frame order, cut wherever the frame size changes."""
+    ordered = sorted(members, key=lambda i: (int(idx[i]) if idx is not None else i, i))
+    runs: list[list[int]] = []
+    for i in ordered:
+        if runs and rows[runs[-1][-1]].shape[:2] == rows[i].shape[:2]:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def _region_around(rgb: np.ndarray, box: roi.Box) -> tuple[np.ndarray, tuple[int, int]]:
