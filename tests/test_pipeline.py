@@ -145,6 +145,23 @@ def test_same_run_id_with_other_settings_is_refused(tmp_path):
         pipeline.prepare(str(tmp_path / "in"), str(tmp_path / "out"), "r", fast_cfg("pipeline.output_mode=frame"))
 
 
+def test_a_half_ingested_video_is_named_in_the_plan_and_the_summary(tmp_path):
+    """An ingest stopped half-way leaves frames without the video's commit marker: the run leaves
+    them out, as before, but says so (a warning and ``skipped_incomplete_videos``)."""
+    from raymouth.data import mp4, video
+    from raymouth.data.ingest import ingest
+
+    frames = [rgb for _, (_, _, rgb) in zip(range(4), video.iter_frames(fixture_path("video/retalking_face_5.mp4")))]
+    for name in ("done", "killed"):
+        mp4.write_mp4([f[:128, :128] for f in frames], 25, tmp_path / "clips" / f"{name}.mp4")
+    ingest([str(tmp_path / "clips")], str(tmp_path / "ds"), fast_cfg(), use_ray=False)
+    (tmp_path / "ds" / "videos" / "killed.parquet").unlink()  # as if ingest died before its marker
+    plan = pipeline.prepare(str(tmp_path / "ds"), str(tmp_path / "out"), "r", fast_cfg())
+    assert plan.incomplete_videos == ["killed"]
+    assert {u.path.split("/")[-2] for u in plan.all_units} == {"done"}
+    assert pipeline.summarize(plan, 0, 1.0, fast_cfg())["skipped_incomplete_videos"] == ["killed"]
+
+
 def test_model_actors_use_tensorflow_only_where_they_hold_a_gpu(tmp_path):
     """LiteRT runs on the CPU: model actors holding a GPU get TensorFlow (unless the runtime is
     set), CPU-only ones keep it and get their share of the cores; neither changes the run's

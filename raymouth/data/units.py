@@ -57,6 +57,19 @@ def input_files(loc: storage.Location) -> list[str]:
     return [f for f in storage.list_files(loc, ".parquet") if "/_" not in f and "/." not in f]
 
 
+def incomplete_videos(loc: storage.Location) -> list[str]:
+    """Videos of an ingested dataset whose frames exist without their commit marker (an ingest
+    that was stopped half-way): ``input_files`` leaves them out, so a run names them."""
+    if loc.fs.get_file_info(loc.path).type == storage.pafs.FileType.File:
+        return []
+    videos = storage.list_files(loc.join("videos"), ".parquet")
+    if not videos:
+        return []
+    done = {posixpath.splitext(posixpath.basename(v))[0] for v in videos}
+    folders = {posixpath.basename(posixpath.dirname(f)) for f in storage.list_files(loc.join("frames"), ".parquet")}
+    return sorted(folders - done)
+
+
 def plan(loc: storage.Location, rows_per_unit: int, check_schema=None) -> list[Unit]:
     """Split the input into units from the Parquet footers only (no image bytes are read).
 

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -42,6 +42,7 @@ class RunPlan:
     todo: list[units.Unit]
     claimed_now: bool = False  # this invocation wrote run.json (a new run)
     references: reference.ReferencePlan | None = None  # --reference: which video uses which source clip
+    incomplete_videos: list[str] = field(default_factory=list)  # half-ingested: left out
 
 
 def new_run_id() -> str:
@@ -80,7 +81,7 @@ def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config, ref_uri: str | 
     for path in partial + units.leftovers(run_loc):  # half-written units are redone whole, never appended to
         run_loc.fs.delete_file(path)
     todo = [u for u in all_units if u.unit_id not in done]
-    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now, refs)
+    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now, refs, units.incomplete_videos(in_loc))
 
 
 def check_models(cfg: Config) -> None:
@@ -194,6 +195,9 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print, r
     plan = prepare(in_uri, out_uri, run_id, cfg, ref_uri, ref_map)
     todo_rows = sum(u.rows for u in plan.todo)
     log(f"raymouth enhance: run {run_id}: {len(plan.all_units)} units, {len(plan.todo)} to do ({todo_rows} rows), output {plan.run_loc.uri}")
+    if plan.incomplete_videos:
+        shown = ", ".join(plan.incomplete_videos[:5]) + (", ..." if len(plan.incomplete_videos) > 5 else "")
+        log(f"raymouth enhance: warning: {len(plan.incomplete_videos)} videos left out, their ingest did not finish ({shown}); re-run ingest to finish them")
     started = time.time()
     rows_done, first_output_s = 0, None
     if plan.todo:
@@ -321,6 +325,7 @@ def summarize(plan: RunPlan, rows_this_run: int, wall_s: float, cfg: Config) -> 
         "wall_s": round(wall_s, 2),
         "frames_per_s": round(rows_this_run / wall_s, 2) if wall_s > 0 and rows_this_run else 0.0,
         "model_versions": sorted(versions),
+        "skipped_incomplete_videos": plan.incomplete_videos,
         "output_mode": cfg.pipeline.output_mode,  # patch: frames/ holds mouths; compose or export gives frames
         "config_hash": cfg.hash(),
     }
