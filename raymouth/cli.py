@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if user is None:
             raise
         print(f"raymouth: error: {_one_line(user)}", file=sys.stderr)
-        return 2
+        return user.exit_code
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 class UserError(Exception):
     """Bad input, settings or environment (not a bug); the message is one line for the user."""
 
+    exit_code = 2  # the command line's exit status for it
+
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its class name when it has none."""

@@ -44,8 +44,8 @@ def _moto_server_cmd() -> list[str]:
 class S3Server:
     """A moto S3 server process; ``env`` holds the AWS variables that point clients at it."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **(extra_env or {})}
         self.proc = subprocess.Popen(

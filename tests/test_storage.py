@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from raymouth.data import storage
@@ -98,3 +100,43 @@ def test_a_deleted_output_bucket_is_an_error_never_re_created(s3_env):
         storage.write_bytes(loc.join("frames/part.parquet"), b"data")
     names = [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
     assert bucket not in names
+
+
+def test_storage_that_drops_mid_run_is_retried_then_named_in_one_line(monkeypatch):
+    """A real S3 endpoint (moto) that dies: a write waits and succeeds once it is back; one that
+    stays down ends in one line that says to re-run, with its own exit status."""
+    import threading
+
+    from conftest import S3Server
+
+    server = S3Server()
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    bucket = server.make_bucket("raymouth-drops")
+    cfg = StorageConfig(retries=5, retry_wait_s=0.5, connect_timeout_s=1)
+    loc = storage.check_writable(f"s3://{bucket}/run", cfg)
+    target = loc.join("frames/a.bin")
+    server.stop()
+    back: list[S3Server] = []
+
+    def restart() -> None:
+        time.sleep(2.0)
+        back.append(S3Server(port=server.port))
+        back[0].make_bucket(bucket)
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        storage.retrying("writing frames/a.bin", lambda: storage.write_bytes(target, b"data"), cfg)
+        thread.join()
+        assert back[0].client().get_object(Bucket=bucket, Key="run/frames/a.bin")["Body"].read() == b"data"
+        back[0].stop()
+        with pytest.raises(storage.StorageFailure) as err:
+            storage.retrying("writing frames/b.bin", lambda: storage.write_bytes(loc.join("frames/b.bin"), b"x"), StorageConfig(retries=1, retry_wait_s=0.1))
+    finally:
+        thread.join()
+        for s in back:
+            s.stop()
+    message = str(err.value)
+    assert "\n" not in message and "after 2 attempts" in message and "re-run to resume" in message, message
+    assert err.value.exit_code == 3 and storage.StorageError("x").exit_code == 2

@@ -35,6 +35,10 @@ class StorageConfig:
     secret_access_key: str = ""  # else AWS_SECRET_ACCESS_KEY
     session_token: str = ""  # else AWS_SESSION_TOKEN (temporary credentials)
     connect_timeout_s: PosFloat = 5.0
+    # A read or write of the job that fails (endpoint gone, disk full) is tried this many more
+    # times, waiting retry_wait_s, then twice that, ...; then the run stops with one line.
+    retries: NonNegInt = 4
+    retry_wait_s: NonNegFloat = 1.0
 
 
 @dataclass

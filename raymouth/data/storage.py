@@ -10,18 +10,57 @@ import dataclasses
 import hashlib
 import os
 import posixpath
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pyarrow.fs as pafs
 
 from raymouth.config import StorageConfig
 from raymouth.errors import UserError
 
+T = TypeVar("T")
+
 
 class StorageError(UserError, RuntimeError):
     """Storage is missing, unreachable or not writable; the message is one line."""
+
+
+class StorageFailure(StorageError):
+    """Storage that failed mid-run and kept failing after its retries: not a bug and not bad input,
+    so its own exit status; the finished work is kept and a re-run resumes."""
+
+    exit_code = 3
+
+
+NOT_TRANSIENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    """Errors worth another try: the OS's (disk full, connection reset) and botocore's own
+    (an endpoint that cannot be reached is not an OSError there)."""
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return (OSError,)
+    return (OSError, BotoCoreError)
+
+
+def retrying(what: str, action: Callable[[], T], cfg: StorageConfig, sleep: Callable[[float], None] = time.sleep) -> T:
+    """``action()``, tried again after an ``OSError`` (an endpoint that drops, a full disk) up to
+    ``cfg.retries`` times with doubling waits; a missing path or bucket is not retried."""
+    for attempt in range(cfg.retries + 1):
+        try:
+            return action()
+        except NOT_TRANSIENT as exc:
+            raise StorageFailure(f"{what}: {_one_line(exc)}; re-run to resume once it is fixed") from None
+        except _transient() as exc:
+            if attempt == cfg.retries:
+                raise StorageFailure(f"{what}: failed after {attempt + 1} attempts ({_one_line(exc)}); re-run to resume") from None
+            sleep(cfg.retry_wait_s * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def file_sha256(path: str | Path) -> str:

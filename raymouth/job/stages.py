@@ -33,6 +33,7 @@ class ReadUnits:
 
     def __init__(self, cfg: Config, in_storage: StorageConfig, in_is_s3: bool) -> None:
         self.cfg = cfg
+        self.storage = in_storage
         self.fs = _filesystem(in_storage, in_is_s3)
 
     def __call__(self, batch: dict[str, np.ndarray]):
@@ -40,7 +41,7 @@ class ReadUnits:
 
         for row in _rows(batch):
             unit = units.Unit.from_row(row)
-            table = units.read_unit(self.fs, unit)
+            table = storage.retrying(f"reading {unit.path}", lambda: units.read_unit(self.fs, unit), self.storage)
             with Locate(self.cfg) as locate:
                 for located in locate.stream(table_to_batch(table), self.cfg.pipeline.locate_batch_size):
                     located["_unit"] = np.array([unit.unit_id] * len(located["status"]), dtype=object)
@@ -236,6 +237,7 @@ class WriteOutput:
 
     def __init__(self, run_path: str, out_storage: StorageConfig, out_is_s3: bool, output_mode: str = schema.OUTPUT_PATCH) -> None:
         self.fs = _filesystem(out_storage, out_is_s3)
+        self.storage = out_storage
         self.run_path = run_path  # path inside the output filesystem
         self.dropped = schema.FULL_FRAME_COLUMNS if output_mode == schema.OUTPUT_PATCH else ()  # never whole frames
 
@@ -254,6 +256,10 @@ class WriteOutput:
         return {name: metric_table.column(name).to_numpy(zero_copy_only=False) for name in metric_table.column_names if name not in boxes}
 
     def _write(self, rel: str, table: pa.Table) -> None:
+        """One output file, written whole; tried again while storage fails (``storage.retrying``)."""
+        storage.retrying(f"writing {self.run_path}/{rel}", lambda: self._write_once(rel, table), self.storage)
+
+    def _write_once(self, rel: str, table: pa.Table) -> None:
         path = f"{self.run_path}/{rel}"
         tmp = path if isinstance(self.fs, pa.fs.PyFileSystem) else storage.temp_path(path)  # hidden from readers
         storage.make_dirs(self.fs, path.rsplit("/", 1)[0])
