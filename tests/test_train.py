@@ -62,7 +62,7 @@ def test_too_many_workers_is_refused_before_any_data_work(ray_local, frames_loca
     from raymouth.train.driver import TrainError, train
 
     with pytest.raises(TrainError, match=r"--workers 5 x train.cpus_per_worker 0.5 = 2.5 CPUs, but the cluster has 2"):
-        train("edsr", frames_local, str(tmp_path / "out"), tiny_cfg(), workers=5)
+        train("edsr", frames_local, str(tmp_path / "out"), tiny_cfg().with_(train__workers=5))
     assert not any((tmp_path / "out").glob("*/checkpoint_*"))
 
 
@@ -71,11 +71,11 @@ def test_empty_dataset_is_refused(ray_local, tmp_path):
 
     (tmp_path / "data").mkdir()
     with pytest.raises(TrainError, match="empty dataset"):
-        train("edsr", str(tmp_path / "data"), str(tmp_path / "out"), tiny_cfg(), workers=1)
+        train("edsr", str(tmp_path / "data"), str(tmp_path / "out"), tiny_cfg().with_(train__workers=1))
     with pytest.raises(TrainError, match="no such file"):
-        train("edsr", str(tmp_path / "missing"), str(tmp_path / "out"), tiny_cfg(), workers=1)
+        train("edsr", str(tmp_path / "missing"), str(tmp_path / "out"), tiny_cfg().with_(train__workers=1))
     with pytest.raises(TrainError, match="model must be one of"):
-        train("gan", str(tmp_path / "data"), str(tmp_path / "out"), tiny_cfg(), workers=1)
+        train("gan", str(tmp_path / "data"), str(tmp_path / "out"), tiny_cfg().with_(train__workers=1))
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ def test_dataset_without_faces_is_refused(ray_local, tmp_path):
     ingest([str(tmp_path / "dogs_a"), str(tmp_path / "dogs_b")], str(tmp_path / "data"), config.Config(), use_ray=False)
     cfg = tiny_cfg("train.val_video_ids=", "train.val_videos=1")
     with pytest.raises(TrainError, match="no detectable faces"):
-        train("edsr", str(tmp_path / "data"), str(tmp_path / "out"), cfg, workers=1)
+        train("edsr", str(tmp_path / "data"), str(tmp_path / "out"), cfg.with_(train__workers=1))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("checkpoint_*"))
 
 
@@ -104,7 +104,7 @@ def test_two_workers_train_one_model_with_checkpoints_on_s3(ray_local, s3_env, t
     bucket = s3_env.make_bucket()
     data_uri, out_uri = f"s3://{bucket}/frames", f"s3://{bucket}/runs"
     ingest_clips(data_uri)
-    summary = train("edsr", data_uri, out_uri, tiny_cfg(), workers=2, epochs=3, run_id="two")
+    summary = train("edsr", data_uri, out_uri, tiny_cfg().with_(train__workers=2, train__epochs=3), run_id="two")
 
     history = summary["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
@@ -140,12 +140,12 @@ def resumed_run(ray_local, frames_local, tmp_path_factory):
     base = ("enhance.sr_backend=bicubic", "train.batch_size=8")
     first_error = None
     try:
-        train("autoencoder", frames_local, out, tiny_cfg(*base, "train.fail_after_epoch=1"), workers=1, epochs=3, run_id="r")
+        train("autoencoder", frames_local, out, tiny_cfg(*base, "train.fail_after_epoch=1").with_(train__workers=1, train__epochs=3), run_id="r")
     except Exception as exc:  # noqa: BLE001 - the injected failure, wrapped by Ray Train
         first_error = exc
     checkpoints_after_failure = sorted(p.name for p in Path(out, "r").glob("checkpoint_*") if p.is_dir())
     first_state = json.loads(next(Path(out, "r").glob("checkpoint_*/state.json")).read_text())
-    summary = train("autoencoder", frames_local, out, tiny_cfg(*base), workers=1, epochs=3, run_id="r")
+    summary = train("autoencoder", frames_local, out, tiny_cfg(*base).with_(train__workers=1, train__epochs=3), run_id="r")
     return {"error": first_error, "checkpoints": checkpoints_after_failure, "first": first_state, "summary": summary, "out": out}
 
 
@@ -205,7 +205,7 @@ def test_native_training_writes_a_model_the_chain_loads(ray_local, frames_local,
 
     arch = ("enhance.native.num_blocks=2", "enhance.native.num_filters=16")
     cfg = tiny_cfg(*arch, "train.steps_per_epoch=30", "train.patch_px=32", "train.learning_rate=0.001")
-    summary = train("native", frames_local, str(tmp_path / "runs"), cfg, workers=1, epochs=2, run_id="n")
+    summary = train("native", frames_local, str(tmp_path / "runs"), cfg.with_(train__workers=1, train__epochs=2), run_id="n")
     history = summary["history"]
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[0]["lr"] > history[1]["lr"]  # cosine decay
@@ -228,7 +228,7 @@ def test_init_weights_that_are_not_a_file_fail_before_any_cluster_work(tmp_path)
 
     cfg = tiny_cfg(f"train.init_weights={tmp_path / 'missing.keras'}")
     with pytest.raises(TrainError, match="train.init_weights: .*missing.keras is not a file"):
-        train("native", str(tmp_path / "no-data"), str(tmp_path / "runs"), cfg, workers=1, epochs=1)
+        train("native", str(tmp_path / "no-data"), str(tmp_path / "runs"), cfg.with_(train__workers=1, train__epochs=1))
 
 
 @pytest.mark.slow
@@ -245,7 +245,7 @@ def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_p
     # a rate so small that one step cannot move the weights visibly: what comes out is where it began
     cfg = tiny_cfg(*arch, "train.steps_per_epoch=1", "train.patch_px=32", "train.learning_rate=1e-9",
                    f"train.init_weights={tmp_path / 'start.keras'}")
-    summary = train("native", frames_local, str(tmp_path / "runs"), cfg, workers=1, epochs=1, run_id="ft")
+    summary = train("native", frames_local, str(tmp_path / "runs"), cfg.with_(train__workers=1, train__epochs=1), run_id="ft")
     tuned = load_model(summary["weights_uri"]).get_weights()
     for a, b in zip(tuned, start.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -43,13 +43,11 @@ def train(
     data_uri: str,
     out_uri: str,
     cfg: Config | None = None,
-    workers: int | None = None,
-    gpus_per_worker: float | None = None,
-    epochs: int | None = None,
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on the frames dataset at ``data_uri``; checkpoints and the final model go
-    to ``out_uri/<run_id>/``. Re-running with the same run id resumes. Returns a summary."""
+    to ``out_uri/<run_id>/``. Re-running with the same run id resumes. Returns a summary.
+    Workers, GPUs and epochs are ``cfg.train``'s (one way to set each)."""
     from raymouth.cluster import ensure_ray
 
     cfg = cfg or Config()
@@ -57,9 +55,7 @@ def train(
         raise TrainError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if storage.is_s3(data_uri) or storage.is_s3(out_uri):
         cfg = dataclasses.replace(cfg, storage=storage.for_workers(cfg.storage))
-    workers = cfg.train.workers if workers is None else int(workers)
-    gpus = cfg.train.gpus_per_worker if gpus_per_worker is None else float(gpus_per_worker)
-    epochs = cfg.train.epochs if epochs is None else int(epochs)
+    workers, gpus, epochs = cfg.train.workers, cfg.train.gpus_per_worker, cfg.train.epochs
     run_id = run_id or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     _check_init_weights(model, cfg)
     by_video = frame_files(data_uri, cfg)
@@ -196,7 +192,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
-    summary = train(args.model, args.data, args.out, cfg, args.workers, args.gpus_per_worker, args.epochs, args.run_id)
+    flags = {"train__workers": args.workers, "train__gpus_per_worker": args.gpus_per_worker, "train__epochs": args.epochs}
+    cfg = cfg.with_(**{k: v for k, v in flags.items() if v is not None})  # the flags are shorthands for train.*
+    summary = train(args.model, args.data, args.out, cfg, args.run_id)
     last = summary["history"][-1] if summary["history"] else {}
     if summary["model"] == "native":
         scores = (f"val PSNR {last.get('val_psnr')} dB (degraded input {last.get('val_psnr_input')}), "
