@@ -187,6 +187,28 @@ def _enhance_cmd(inp: Path, out: Path, run_id: str) -> list[str]:
 
 
 @pytest.mark.slow
+def test_a_second_driver_on_a_live_run_is_refused_and_work_is_counted_once(tmp_path):
+    write_frames_dataset(tmp_path / "in", fixture_path("video/retalking_face_5.mp4"), frames=16, rows_per_file=4, size=96)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(REPO)
+    first = subprocess.Popen(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lease = tmp_path / "out" / "r" / "lease.json"
+    deadline = time.time() + 120
+    while not lease.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert lease.exists(), first.communicate()
+    second = subprocess.run(_enhance_cmd(tmp_path / "in", tmp_path / "out", "r"), env=env, capture_output=True, text=True, timeout=300)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-3000:]
+    assert second.returncode == 2, second.stderr[-3000:]
+    last = second.stderr.strip().splitlines()[-1]
+    assert last.startswith("raymouth: error: ") and "another driver" in last, second.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "r" / "summary.json").read_text())
+    assert summary["rows"] == 16 and summary["rows_processed"] == 16, summary
+    assert not lease.exists()  # released at the end
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [schema.OUTPUT_PATCH, schema.OUTPUT_FRAME])
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, mode):
     clip = fixture_path("video/retalking_face_5.mp4")

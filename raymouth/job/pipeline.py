@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from raymouth.config import identity
 
-from raymouth.job import reference
+from raymouth.job import lease as lease_mod, reference
 
 from raymouth.data import schema, storage, units
 from raymouth.cluster import ClusterError, StageSizes, ensure_ray, stage_sizes
@@ -43,6 +43,7 @@ class RunPlan:
     claimed_now: bool = False  # this invocation wrote run.json (a new run)
     references: reference.ReferencePlan | None = None  # --reference: which video uses which source clip
     incomplete_videos: list[str] = field(default_factory=list)  # half-ingested: left out
+    lease: lease_mod.Lease | None = None  # this driver's hold on the run (``lease``)
 
 
 def new_run_id() -> str:
@@ -77,11 +78,12 @@ def prepare(in_uri: str, out_uri: str, run_id: str, cfg: Config, ref_uri: str | 
     refs = reference.plan(in_loc, sorted({u.path for u in all_units}), ref_uri, ref_map, cfg) if ref_uri else None
     run_loc = out_loc.join(run_id)
     claimed_now = _claim_run(run_loc, in_loc.uri, cfg, reference.record(refs, cfg))
+    held = lease_mod.take(run_loc)  # before any clean-up: a live driver's files are not leftovers
     done, partial = units.finished(run_loc, all_units)
     for path in partial + units.leftovers(run_loc):  # half-written units are redone whole, never appended to
         run_loc.fs.delete_file(path)
     todo = [u for u in all_units if u.unit_id not in done]
-    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now, refs, units.incomplete_videos(in_loc))
+    return RunPlan(in_loc, run_loc, run_id, all_units, todo, claimed_now, refs, units.incomplete_videos(in_loc), held)
 
 
 def check_models(cfg: Config) -> None:
@@ -191,8 +193,17 @@ def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print, r
     With ``ref_uri`` (source clips of the same people) each referenced identity is fine-tuned
     first (``finetune``; finished fine-tunes of a resumed run are reused), then the graph runs
     with each video's kept model."""
-    run_id = run_id or new_run_id()
-    plan = prepare(in_uri, out_uri, run_id, cfg, ref_uri, ref_map)
+    plan = prepare(in_uri, out_uri, run_id or new_run_id(), cfg, ref_uri, ref_map)
+    try:
+        return _execute(plan, cfg, log)
+    finally:
+        if plan.lease is not None:
+            plan.lease.release()
+
+
+def _execute(plan: RunPlan, cfg: Config, log) -> dict:
+    """The prepared run on the cluster, then its checks and summary."""
+    run_id = plan.run_id
     todo_rows = sum(u.rows for u in plan.todo)
     log(f"raymouth enhance: run {run_id}: {len(plan.all_units)} units, {len(plan.todo)} to do ({todo_rows} rows), output {plan.run_loc.uri}")
     if plan.incomplete_videos:
