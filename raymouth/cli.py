@@ -79,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     _common_once(add_train_parser(sub))
     _common_once(add_evaluate_parser(sub))
     _common_once(add_heldout_parser(sub))
+    from raymouth.job.report import add_parser as add_report_parser
+
+    _common_once(add_report_parser(sub))
 
     p = sub.add_parser("config", help="print the full default config as YAML (with --config/--set applied)")
     _common(p)
@@ -170,6 +173,12 @@ def cmd_make_heldout(args, cfg) -> int:
     return run_make_heldout(args, cfg)
 
 
+def cmd_report(args, cfg) -> int:
+    from raymouth.job.report import cmd_report as run_report
+
+    return run_report(args, cfg)
+
+
 def cmd_demo(args, cfg) -> int:
     """The README's run command: the whole job on a built-in sample, then where to look."""
     from raymouth.data.export import export
@@ -197,6 +206,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
+    "report": cmd_report,
     "make-heldout": cmd_make_heldout,
     "make-reference": cmd_make_heldout,  # the old name of make-heldout
 }

@@ -189,6 +189,7 @@ class GateConfig:
 
 @dataclass
 class PipelineConfig:
+    report: bool = True  # write OUT/<run_id>/report.html at the end of a run (``raymouth report``)
     locate_batch_size: PosInt = 16
     enhance_batch_size_cpu: PosInt = 16
     enhance_batch_size_gpu: PosInt = 64

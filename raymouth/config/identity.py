@@ -19,6 +19,7 @@ EXECUTION_KEYS = (
     "enhance.runtime",  # LiteRT or TensorFlow: the same model, outputs within ~3e-7 (tests/test_litert.py)
     "enhance.tf_intra_op_threads",
     "enhance.tf_inter_op_threads",
+    "pipeline.report",  # a page about the output, not the output
     "pipeline.locate_batch_size",
     "pipeline.enhance_batch_size_cpu",
     "pipeline.enhance_batch_size_gpu",

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 
-def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
+def fit_height(img: np.ndarray, height: int) -> np.ndarray:
     scale = height / img.shape[0]
     width = max(1, round(img.shape[1] * scale))
     interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
@@ -33,9 +33,9 @@ def contact_sheet(samples: list[dict], row_height: int = 256) -> np.ndarray:
         for name, img in (("before", s["before"]), ("after", s["after"])):
             framed = img.copy()
             cv2.rectangle(framed, (x0, y0), (x1 - 1, y1 - 1), (255, 64, 64), max(1, img.shape[0] // 200))
-            cells.append(_label(_fit_height(framed, row_height), f"{name} #{s['frame_index']}"))
+            cells.append(_label(fit_height(framed, row_height), f"{name} #{s['frame_index']}"))
         for name, img in (("before mouth", s["before"]), ("after mouth", s["after"])):
-            cells.append(_label(_fit_height(img[y0:y1, x0:x1], row_height), name))
+            cells.append(_label(fit_height(img[y0:y1, x0:x1], row_height), name))
         rows.append(np.hstack(cells))
     width = max(r.shape[1] for r in rows)
     padded = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

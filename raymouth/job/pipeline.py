@@ -25,7 +25,7 @@ from raymouth.job import lease as lease_mod, reference
 from raymouth.data import schema, storage, units
 from raymouth.cluster import ClusterError, StageSizes, ensure_ray, stage_sizes
 from raymouth.config import SECRET_STORAGE_KEYS, Config
-from raymouth.errors import UserError
+from raymouth.errors import UserError, one_line
 from raymouth.job.in_process import STAGES
 
 
@@ -241,7 +241,19 @@ def _execute(plan: RunPlan, cfg: Config, log) -> dict:
     _accumulate(summary, _previous_summary(plan.run_loc), rows_done, wall, first_output_s)
     storage.write_bytes(plan.run_loc.join("summary.json"), json.dumps(summary, indent=2).encode())
     log(format_summary(summary))
+    if cfg.pipeline.report:
+        _write_report(plan, cfg, log)
     return summary
+
+
+def _write_report(plan: RunPlan, cfg: Config, log) -> None:
+    """The run's HTML page; a report that cannot be made never fails a finished run."""
+    from raymouth.job import report
+
+    try:
+        log(f"  report: {report.write_report(plan.run_loc.uri, cfg)}")
+    except Exception as exc:  # noqa: BLE001 - the run's output is complete either way
+        log(f"raymouth enhance: warning: no report.html ({one_line(exc)}); `raymouth report {plan.run_loc.uri}` retries")
 
 
 def _fine_tuned_models(plan: RunPlan, cfg: Config, log) -> dict[str, str]:
