@@ -251,6 +251,21 @@ def test_the_fine_tune_weighs_detail_by_its_own_setting():
         assert model.loss.detail_weight == pytest.approx(weight)
 
 
+def test_the_fine_tune_is_a_step_count_and_its_time_guard_fails_loudly():
+    """A fine-tune makes all its reference.steps or stops the run with one line: never a model
+    whose training length depended on how busy the machine was."""
+    from raymouth.restore.chain import build_native
+
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(4)]
+    cfg = tiny_cfg()
+    model, _ = build_native(cfg.enhance)
+    with pytest.raises(finetune.FineTuneTimeout) as err:
+        finetune.fine_tune(model, crops, "src", cfg, deadline=time.monotonic() + 0.05)
+    message = str(err.value)
+    assert "\n" not in message and f"reference.steps={cfg.reference.steps}" in message and "reference.max_minutes" in message
+
+
 @pytest.mark.slow
 def test_resume_after_the_fine_tunes_redoes_none(datasets, tmp_path):
     """SIGKILL the driver (and its local Ray) once the fine-tune has finished, re-run: the

@@ -245,7 +245,9 @@ class ReferenceConfig:
     fine-tuned on each person's own source clip and kept only where it validates better."""
 
     steps: PosInt = 400  # training steps per identity (batches of train.batch_size patches of train.patch_px²)
-    max_minutes: PosFloat = 2.5  # wall-clock budget of one identity's whole fine-tune (reading, locating, training, scoring); training stops early to keep it
+    # A guard, not a length: a fine-tune that has not made its `steps` by then fails the run with
+    # one line (a result that depended on how busy the machine was would not be reproducible).
+    max_minutes: PosFloat = 30.0
     learning_rate: PosFloat = 5e-4  # Adam's starting rate, cosine-decayed over `chunks` (train.learning_rate's code)
     # Weight of the fine-detail term (models.losses.laplacian_rms) in the fine-tunes' loss, in place
     # of train.detail_loss_weight: the target is the person's own sharp mouth, so matching its amount

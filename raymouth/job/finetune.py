@@ -6,8 +6,8 @@ with the job's own ``Locate``, holds back the last ``reference.val_share`` of th
 fine-tunes the shipped native model on the rest with the training's own fit step
 (``train.fit``: the same pairs, loss and optimiser as ``raymouth train native``; the learning
 rate ``reference.learning_rate`` on ``train.learning_rate``'s schedule, the fine-detail term
-weighted by ``reference.detail_loss_weight``) for ``reference.steps`` steps, or fewer where the whole
-fine-tune would overrun ``reference.max_minutes``. Then
+weighted by ``reference.detail_loss_weight``) for exactly ``reference.steps`` steps
+(``reference.max_minutes`` is a guard: a fine-tune that overruns it stops the run). Then
 the shipped and the fine-tuned chain restore the held-back mouths degraded at
 ``reference.val_strength`` (seeded); the fine-tune is used only where it scores higher.
 
@@ -33,6 +33,7 @@ from raymouth.train import degrade
 
 from raymouth import models
 from raymouth.config import Config
+from raymouth.errors import UserError
 from raymouth.data.units import spaced
 from raymouth.job.reference import ReferencePlan
 from raymouth.data.schema import STATUS_OK
@@ -40,6 +41,10 @@ from raymouth.paste.metrics import pooled_psnr
 MODEL = "edsr_native.keras"
 RESULT = "result.json"
 Crops = list[tuple[int, np.ndarray]]  # (frame_index, RGB uint8 mouth crop)
+
+
+class FineTuneTimeout(UserError, RuntimeError):
+    """A fine-tune that did not make its steps before its time guard; the message is one line."""
 
 
 def model_dir(run_loc: storage.Location, reference_id: str) -> storage.Location:
@@ -138,6 +143,11 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config, de
         keras.backend.set_value(model.optimizer.learning_rate, float(learning_rate(tune, k, r.chunks, "native")))
         fit = fit_native(model, crops, tune, pair_seed(cfg.train.seed, reference_id, k, 0), steps, deadline)
         done, loss = done + fit.steps, fit.loss
+    if done < r.steps:  # the guard, not the length: a fine-tune that depends on the machine's load is not reproducible
+        raise FineTuneTimeout(
+            f"fine-tune of {reference_id}: {done} of reference.steps={r.steps} steps within reference.max_minutes={r.max_minutes:g}; "
+            "raise reference.max_minutes (or lower reference.steps) and re-run to resume"
+        )
     return {"steps": done, "loss": round(loss, 6) if done else None, "train_s": round(time.monotonic() - started, 1)}
 
 
