@@ -12,7 +12,7 @@ from raymouth.bench.locate import read_frames
 from raymouth.config import Config
 from raymouth.mouth.locate import Locate
 
-ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence", "window", "window_box", "frame_hw")
+ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence", "window", "window_box", "frame_hw", "landmarks")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ from raymouth.paste import gate, metrics
 from raymouth.mouth import roi
 from raymouth.config import Config, StorageConfig
 
-INTERNAL_COLUMNS = ("crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "_unit")
+INTERNAL_COLUMNS = (
+    "crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "landmarks", "_unit",
+)
 
 
 class ReadUnits:

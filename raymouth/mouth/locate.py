@@ -16,6 +16,8 @@ Columns added (all other columns are passed through unchanged):
                          compositing reads of the frame (so it never decodes it); empty when not ok
   window_box     int32 (n, 4)  the window in frame pixels; zeros when not ok
   frame_hw       int32 (n, 2)  the decoded frame's height and width; zeros when undecodable
+  landmarks      object  float32 flattened (x0, y0, ...) face landmarks (MediaPipe's 478), frame
+                         pixels: the lip shape that retrieves the person's own mouth; empty when not ok
 """
 from __future__ import annotations
 
@@ -179,13 +181,15 @@ class Locate:
         n = len(rows)
         status = np.array([r.status for r in rows], dtype=object)
         boxes, windows_at = np.zeros((n, 4), np.int32), np.zeros((n, 4), np.int32)
-        polygons, crops, windows = (np.empty(n, dtype=object) for _ in range(3))
+        polygons, crops, windows, points = (np.empty(n, dtype=object) for _ in range(4))
         for i, row in enumerate(rows):
             polygons[i], crops[i], windows[i] = np.zeros(0, np.float32), b"", np.zeros((0, 0, 3), np.uint8)
+            points[i] = np.zeros(0, np.float32)
             if row.status != STATUS_OK:
                 continue
             boxes[i] = row.box
             polygons[i] = roi.lip_polygons(row.points)[0].reshape(-1).astype(np.float32)
+            points[i] = np.asarray(row.points, np.float32).reshape(-1)
             windows_at[i], local = roi.window(row.shape, row.box)
             windows[i] = self._cut(row, images[i], tuple(windows_at[i]))
             crops[i] = codec.encode(roi.crop(windows[i], local))
@@ -198,6 +202,7 @@ class Locate:
             "window": windows,
             "window_box": windows_at,
             "frame_hw": np.array([r.shape[:2] if r.shape else (0, 0) for r in rows], np.int32).reshape(n, 2),
+            "landmarks": points,
         }
 
     def _cut(self, row: _Row, data: Any, box: roi.Box) -> np.ndarray:
