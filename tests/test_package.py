@@ -15,14 +15,14 @@ LAYERS = {
     "data": 3,
     "mouth": 4,
     "models": 4,
-    "restore": 5,
-    "paste": 5,
     "exemplar": 5,
-    "train": 6,
-    "job": 7,
-    "evaluate": 8,
-    "bench": 9,
-    "cli": 10,
+    "restore": 6,
+    "paste": 6,
+    "train": 7,
+    "job": 8,
+    "evaluate": 9,
+    "bench": 10,
+    "cli": 11,
 }
 
 

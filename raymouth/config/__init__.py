@@ -241,9 +241,16 @@ class TrainConfig:
 
 @dataclass
 class ReferenceConfig:
-    """Per-identity fine-tuning (``raymouth enhance --reference``): the shipped native model is
-    fine-tuned on each person's own source clip and kept only where it validates better."""
+    """Restoring with each person's own source clip (``raymouth enhance --reference``): either the
+    reference-guided restorer (``guided``: the person's own mouth retrieved from the clip, aligned
+    and fused by a network trained across identities) or a per-identity fine-tune of the shipped
+    native model, kept only where it validates better (``finetune``)."""
 
+    mode: Literal["guided", "finetune"] = "finetune"
+    guided_weights: str = ""  # the guided network's .keras; empty: the packaged weights
+    index_every: PosInt = 2  # the mouth index takes every Nth reference frame (neighbours are near-duplicates)
+    index_max_frames: PosInt = 2000  # at most this many indexed frames per reference, evenly spaced
+    exemplar_margin: Share = 0.2  # keep the previous frame's exemplar unless a new one is this much closer (no flicker)
     steps: PosInt = 400  # training steps per identity (batches of train.batch_size patches of train.patch_px²)
     # A guard, not a length: a fine-tune that has not made its `steps` by then fails the run with
     # one line (a result that depended on how busy the machine was would not be reproducible).

@@ -134,8 +134,9 @@ def _public_config(cfg: Config) -> dict:
     return data
 
 
-def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
-    """The Ray Data graph over the units still to do; ``models``: fine-tuned weights per video."""
+def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None, exemplar_indexes: dict[str, str] | None = None):
+    """The Ray Data graph over the units still to do; ``models``: fine-tuned weights per video;
+    ``exemplar_indexes``: each video's reference mouth index (the guided restorer)."""
     import ray
 
     read_units, enhance, composite_and_write = STAGES
@@ -149,7 +150,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         batch_size=1,  # one unit per call: a unit is read, located and smoothed whole
         compute=ray.data.ActorPoolStrategy(size=sizes.locate_actors),  # one landmarker per actor
         num_cpus=p.cpus_per_actor,  # fractional: leave CPU for Ray Data's own tasks
-        fn_constructor_kwargs={"cfg": cfg, "in_storage": worker_storage, "in_is_s3": plan.in_loc.is_s3},
+        fn_constructor_kwargs={"cfg": cfg, "in_storage": worker_storage, "in_is_s3": plan.in_loc.is_s3, "exemplar_indexes": exemplar_indexes},
         udf_modifying_row_count=False,
     )
     ds = ds.map_batches(
@@ -158,7 +159,7 @@ def build(plan: RunPlan, cfg: Config, models: dict[str, str] | None = None):
         compute=ray.data.ActorPoolStrategy(size=sizes.enhance_actors),  # model loaded once per actor
         num_gpus=sizes.gpus_per_enhance_actor,  # 0 on a CPU-only cluster
         num_cpus=p.cpus_per_actor,
-        fn_constructor_kwargs={"cfg": _for_enhance_actors(cfg, sizes), "models": models},
+        fn_constructor_kwargs={"cfg": _for_enhance_actors(cfg, sizes), "models": models, "exemplar_indexes": exemplar_indexes},
     )
     ds = ds.map_batches(
         composite_and_write,
@@ -219,9 +220,9 @@ def _execute(plan: RunPlan, cfg: Config, log) -> dict:
         try:
             ensure_ray(cfg)
             tuning = time.time()
-            models = _fine_tuned_models(plan, cfg, log)
-            started += time.time() - tuning  # throughput and start-up leave the fine-tunes out (the summary times them)
-            for batch in build(plan, cfg, models).iter_batches(batch_size=None, batch_format="numpy"):
+            models, exemplar_indexes = _reference_models(plan, cfg, log)
+            started += time.time() - tuning  # throughput and start-up leave the fine-tunes and indexes out
+            for batch in build(plan, cfg, models, exemplar_indexes).iter_batches(batch_size=None, batch_format="numpy"):
                 rows_done += len(batch["status"])
                 count[0] = rows_done
                 first_output_s = first_output_s if first_output_s is not None else time.time() - started
@@ -235,7 +236,7 @@ def _execute(plan: RunPlan, cfg: Config, log) -> dict:
     if len(done) != len(plan.all_units) or partial:
         raise PipelineError(f"run {run_id}: {len(plan.all_units) - len(done)} units incomplete after the run; re-run to resume")
     summary = summarize(plan, rows_done, wall, cfg)
-    if plan.references is not None:
+    if plan.references is not None and cfg.reference.mode == "finetune":
         from raymouth.job import finetune
         summary["references"] = finetune.summary(finetune.read_results(plan.run_loc, plan.references.references))
     _accumulate(summary, _previous_summary(plan.run_loc), rows_done, wall, first_output_s)
@@ -256,14 +257,20 @@ def _write_report(plan: RunPlan, cfg: Config, log) -> None:
         log(f"raymouth enhance: warning: no report.html ({one_line(exc)}); `raymouth report {plan.run_loc.uri}` retries")
 
 
-def _fine_tuned_models(plan: RunPlan, cfg: Config, log) -> dict[str, str]:
-    """``video_id -> weights`` of the kept fine-tunes, run now where not finished (none without
-    ``--reference``)."""
+def _reference_models(plan: RunPlan, cfg: Config, log) -> tuple[dict[str, str], dict[str, str]]:
+    """With ``--reference``: ``video_id -> weights`` of the kept fine-tunes (``reference.mode=finetune``)
+    or ``video_id -> mouth index`` for the guided restorer (``guided``), made now where not
+    finished; nothing without a reference."""
     if plan.references is None:
-        return {}
+        return {}, {}
+    if cfg.reference.mode == "guided":
+        from raymouth.job import exemplars
+
+        return {}, exemplars.build_all(plan.references, plan.run_loc, cfg, log)
     from raymouth.job import finetune
+
     results = finetune.run_all(plan.references, plan.run_loc, cfg, log)
-    return finetune.weights_by_video(plan.references, results, plan.run_loc)
+    return finetune.weights_by_video(plan.references, results, plan.run_loc), {}
 
 
 def _progress_lines(stop: threading.Event, count: list[int], total: int, started: float, log) -> None:
@@ -281,7 +288,7 @@ def _unclaim_if_untouched(plan: RunPlan) -> None:
     if not plan.claimed_now:
         return
     try:
-        if not any(storage.list_files(plan.run_loc.join(t)) for t in ("frames", "metrics", "models")):
+        if not any(storage.list_files(plan.run_loc.join(t)) for t in ("frames", "metrics", "models", "references")):
             plan.run_loc.fs.delete_file(plan.run_loc.join("run.json").path)
     except Exception:  # noqa: BLE001 - the run's own error is the one to report
         pass

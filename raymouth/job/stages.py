@@ -33,10 +33,15 @@ class ReadUnits:
     exit prints errors.
     """
 
-    def __init__(self, cfg: Config, in_storage: StorageConfig, in_is_s3: bool) -> None:
+    def __init__(self, cfg: Config, in_storage: StorageConfig, in_is_s3: bool, exemplar_indexes: dict[str, str] | None = None) -> None:
         self.cfg = cfg
         self.storage = in_storage
         self.fs = _filesystem(in_storage, in_is_s3)
+        self.retriever = None
+        if exemplar_indexes:  # reference.mode=guided: each mouth's exemplar, chosen over the whole unit
+            from raymouth.job.exemplars import Retriever
+
+            self.retriever = Retriever(exemplar_indexes, cfg)
 
     def __call__(self, batch: dict[str, np.ndarray]):
         from raymouth.mouth.locate import Locate
@@ -44,9 +49,13 @@ class ReadUnits:
         for row in _rows(batch):
             unit = units.Unit.from_row(row)
             table = storage.retrying(f"reading {unit.path}", lambda: units.read_unit(self.fs, unit), self.storage)
+            if self.retriever is not None:
+                self.retriever.new_unit()
             with Locate(self.cfg) as locate:
                 for located in locate.stream(table_to_batch(table), self.cfg.pipeline.locate_batch_size):
                     located["_unit"] = np.array([unit.unit_id] * len(located["status"]), dtype=object)
+                    if self.retriever is not None:
+                        located = self.retriever(located)
                     if self.cfg.pipeline.output_mode == schema.OUTPUT_PATCH:
                         del located["image"]  # composite works on the window: do not ship whole frames on
                     yield located
@@ -66,13 +75,19 @@ class EnhanceStage:
     chains are loaded on demand into a bounded cache (``reference.cache_size``).
     """
 
-    def __init__(self, cfg: Config, models: dict[str, str] | None = None) -> None:
+    def __init__(self, cfg: Config, models: dict[str, str] | None = None, exemplar_indexes: dict[str, str] | None = None) -> None:
         from raymouth.restore.chain_cache import SHIPPED, ChainCache
 
         self.chains = ChainCache(cfg, cfg.reference.cache_size)
         self.models = models or {}
         self.shipped = SHIPPED
         self.model_version = self.chains.shipped.model_version
+        self.guided = None
+        if exemplar_indexes:  # reference.mode=guided
+            from raymouth.job.exemplars import Indexes
+            from raymouth.restore.guided import GuidedChain
+
+            self.guided, self.indexes, self.exemplar_indexes = GuidedChain(cfg.reference.guided_weights, cfg.enhance.tf_intra_op_threads), Indexes(cfg), exemplar_indexes
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["status"])
@@ -80,8 +95,11 @@ class EnhanceStage:
         out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
         versions = np.array([self.model_version] * n, dtype=object)
         face = np.full((n, 2), np.nan)  # (mouth, rest of face) sharpness, where measured
+        guided = self._guided_rows(batch)
+        if guided:
+            self._enhance_guided(batch, guided, out, versions)
         groups: dict[str, list[int]] = {}
-        for i in range(n):
+        for i in sorted(set(range(n)) - set(guided)):
             groups.setdefault(self.models.get(str(batch["video_id"][i]), self.shipped), []).append(i)
         for weights, rows in groups.items():
             chain = self.chains.get(weights)
@@ -97,10 +115,26 @@ class EnhanceStage:
                 out[i], versions[i] = enhanced, version
         batch["enhanced_crop"] = out
         batch["face_sharpness"] = face  # the gate's sharpness_ratio_in, not measured twice
+        batch.pop("exemplars", None)
         del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = versions
         return batch
 
+
+    def _guided_rows(self, batch: dict[str, np.ndarray]) -> list[int]:
+        """The ok rows that have an exemplar (reference.mode=guided): the guided chain's."""
+        if self.guided is None or "exemplars" not in batch:
+            return []
+        return [i for i in range(len(batch["status"])) if batch["status"][i] == schema.STATUS_OK and len(batch["exemplars"][i])]
+
+    def _enhance_guided(self, batch: dict[str, np.ndarray], rows: list[int], out: np.ndarray, versions: np.ndarray) -> None:
+        from raymouth.job.exemplars import crop_lips
+
+        crops = [codec.decode(batch["crop"][i])[0] for i in rows]
+        lips = [crop_lips(batch["landmarks"][i], tuple(int(v) for v in batch["mouth_box"][i])) for i in rows]
+        exemplars = [self.indexes.exemplar(self.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0])) for i in rows]
+        for i, enhanced in zip(rows, self.guided.enhance(crops, lips, exemplars)):
+            out[i], versions[i] = enhanced, self.guided.model_version
 
 class Composite:
     """Colour-matches and pastes the enhanced crop back, scores it and applies the do-no-harm gate.

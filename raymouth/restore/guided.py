@@ -1,0 +1,63 @@
+"""The reference-guided restorer at inference: each mouth crop with the person's own mouth from
+their reference clip (``exemplar``), aligned onto the crop, through the guided network.
+
+Per crop: the exemplar's canonical crop is aligned onto the crop's own pixel grid
+(``exemplar.align``: similarity from the lip landmarks, dense flow on low-passed copies, the
+input's colours, a confidence that falls where the two disagree); crop, aligned exemplar and
+confidence go through ``models.guided`` (output = crop + a learned correction, at the crop's own
+size). Crops are mirrored out to even sizes for the pixel-unshuffle and cut back after, as the
+native chain does. No Ray here: ``job.stages.EnhanceStage`` holds one per actor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from raymouth.exemplar.align import align
+from raymouth.restore.chain import WEIGHTS_DIR, pad_to, to_float, to_uint8
+
+GUIDED_WEIGHTS = "edsr_guided.keras"  # packaged default (reference.guided_weights overrides)
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One retrieved mouth: its canonical RGB crop and its 40 lip points in that crop's pixels."""
+
+    image: np.ndarray
+    lips: np.ndarray
+
+
+def guided_weights_path(value: str) -> Path:
+    """The configured guided weights, or the packaged ones."""
+    return Path(value).expanduser() if value else WEIGHTS_DIR / GUIDED_WEIGHTS
+
+
+class GuidedChain:
+    """Loaded once per actor; ``enhance`` restores crops with their exemplars."""
+
+    def __init__(self, weights: str = "", threads: int = 0) -> None:
+        from raymouth.models.guided import load_guided
+        from raymouth.models.kerasapi import configure_threads
+
+        configure_threads(threads, 0)
+        path = guided_weights_path(weights)
+        self.model, manifest = load_guided(path)
+        arch = manifest["arch"]
+        self.multiple = int(arch.get("unshuffle", 2))
+        self.model_version = f"guided_{arch['num_blocks']}x{arch['num_filters']}@{manifest['sha256'][:12]}"
+
+    def enhance(self, crops: list[np.ndarray], lips: list[np.ndarray], exemplars: list[Exemplar]) -> list[np.ndarray]:
+        """Each RGB uint8 crop (its lip points in crop pixels) restored with its exemplar."""
+        return [self._one(c, p, e) for c, p, e in zip(crops, lips, exemplars)]
+
+    def _one(self, crop: np.ndarray, lips: np.ndarray, exemplar: Exemplar) -> np.ndarray:
+        aligned = align(crop, lips, exemplar.image, exemplar.lips)
+        h, w = crop.shape[:2]
+        H, W = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
+        x = to_float(pad_to(crop, H, W))[None]
+        e = to_float(pad_to(aligned.image, H, W))[None]
+        c = pad_to(aligned.confidence[..., None], H, W)[None].astype(np.float32)
+        out = self.model([x, e, c], training=False).numpy()[0]
+        return to_uint8(out[:h, :w])
