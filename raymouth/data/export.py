@@ -230,7 +230,8 @@ def _default_box(width: int, height: int) -> tuple[int, int, int, int]:
     return width // 3, 2 * height // 3, 2 * width // 3, height
 
 
-def _box(value, width: int, height: int) -> tuple[int, int, int, int]:
+def shown_box(value, width: int, height: int) -> tuple[int, int, int, int]:
+    """The mouth box clamped to the frame; the lower-middle third where there is none (sheets and reports)."""
     if value is not None and len(value) == 4:
         x0, y0, x1, y1 = (int(v) for v in value)
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
@@ -291,7 +292,7 @@ def _export_video(
             state["bad"] += not ok
             if pos in wanted:
                 before = rgb if column == "image" else _decode_or(row["image"], rgb, 0, 0)[0]
-                box = _box(row.get("mouth_box"), rgb.shape[1], rgb.shape[0])
+                box = shown_box(row.get("mouth_box"), rgb.shape[1], rgb.shape[0])
                 samples.append({"before": before, "after": rgb, "box": box, "frame_index": row["frame_index"]})
             previous = rgb
             yield rgb

@@ -41,7 +41,7 @@ SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the re
 ROWS_PER_GROUP = 16
 
 
-def _table(rows: list[dict]) -> pa.Table:
+def frames_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema.frames_schema("reference", drop=("timestamp",)))
 
 
@@ -61,8 +61,8 @@ def split_clip(path: str, work: Path, ref_share: float, strength: str, cfg: Conf
         if name not in writers:
             target = work / ("ref" if name == vid else "in") / "frames" / name / "part-00000.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
-            writers[name] = pq.ParquetWriter(target, _table(rows[:1]).schema)
-        writers[name].write_table(_table(rows), row_group_size=ROWS_PER_GROUP)
+            writers[name] = pq.ParquetWriter(target, frames_table(rows[:1]).schema)
+        writers[name].write_table(frames_table(rows), row_group_size=ROWS_PER_GROUP)
 
     with Locate(cfg) as locate:
         pending: list[tuple[int, np.ndarray]] = []
@@ -202,7 +202,7 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
     cfg = cfg.with_(pipeline__output_mode=schema.OUTPUT_FRAME)  # scoring reads whole frames
     shipped = pipeline.run(data, str(out / "runs"), "shipped", cfg, log=log)
     tuned = pipeline.run(data, str(out / "runs"), run_name, cfg, log=log, ref_uri=str(out / "data" / "ref"), ref_map=str(out / "map.csv"))
-    report["fine_tunes"] = tuned["references"]
+    report["fine_tunes"] = tuned.get("references", {"by_reference": {}})  # reference.mode=guided: no fine-tunes
     report["shipped"] = score_run(out / "runs" / "shipped", out / "data" / "in")
     report["reference"] = score_run(out / "runs" / run_name, out / "data" / "in")
     (out / f"{run_name}.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -214,7 +214,7 @@ def markdown(report: dict) -> str:
     """docs/reference.md's tables: the fine-tunes, mouth PSNR of every input, and the sharpness of the
     mouth-only inputs."""
     base, own = report["shipped"], report["reference"]
-    tunes = ["| reference | kept | validation PSNR dB: shipped -> own (gain) | clean mouths: shipped -> own | mouths train / val | steps | wall s | core-s |",
+    tunes = [] if not report["fine_tunes"]["by_reference"] else ["| reference | kept | validation PSNR dB: shipped -> own (gain) | clean mouths: shipped -> own | mouths train / val | steps | wall s | core-s |",
              "|---|---|---|---|---|---|---|---|"]
     for ref, f in report["fine_tunes"]["by_reference"].items():
         if "gain_db" in f:
@@ -239,7 +239,7 @@ def markdown(report: dict) -> str:
             sharp.append(f"| {vid}_{kind} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
                          f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['delta_e_max']:.2f} / {b['delta_e_max']:.2f} | "
                          f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
-    return "\n\n".join("\n".join(t) for t in (tunes, psnr, sharp))
+    return "\n\n".join("\n".join(t) for t in (tunes, psnr, sharp) if t)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from raymouth.config import Config
 from raymouth.data import codec, compose, schema, storage, units
+from raymouth.data.export import shown_box
 from raymouth.data.sheet import fit_height
 from raymouth.errors import UserError, one_line
 
@@ -292,22 +293,12 @@ def _video_files(in_loc: storage.Location, vid: str) -> storage.Location:
 # ---------------------------------------------------------------- images
 
 
-def _box(value, width: int, height: int) -> tuple[int, int, int, int]:
-    """The mouth box clamped to the frame; the lower-middle third where there is none."""
-    if value is not None and len(value) == 4:
-        x0, y0, x1, y1 = (int(v) for v in value)
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            return x0, y0, x1, y1
-    return width // 3, 2 * height // 3, 2 * width // 3, height
-
-
 def mouth_crops(row: dict, image: bytes | None) -> np.ndarray | None:
     """Before | after zoomed mouth crops of an ok row; the input mouth alone otherwise (nothing was pasted)."""
     before, _ = codec.decode(image)
     if before is None:
         return None
-    x0, y0, x1, y1 = _box(row.get("mouth_box"), before.shape[1], before.shape[0])
+    x0, y0, x1, y1 = shown_box(row.get("mouth_box"), before.shape[1], before.shape[0])
     zoom = [fit_height(before[y0:y1, x0:x1], ZOOM_HEIGHT)]
     if row.get("status") == schema.STATUS_OK:
         after = _after(before, row)

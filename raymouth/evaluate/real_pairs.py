@@ -1,0 +1,120 @@
+"""Real lip-sync outputs with the source clips they were made from: does the person's own clip help?
+
+``python -m raymouth.evaluate.real_pairs PAIRS_DIR --out DIR [--frames N] [--set ...]``
+
+PAIRS_DIR holds ``<name>_output.mp4`` (a lip-sync model's output) beside ``<name>_source.mp4``
+(the video it was made from, frame-aligned from frame 0: outside the mouth an output frame is its
+source frame). Each output's first ``N`` frames are the input video ``<name>``; the source frame of
+the same index rides along as the ``reference`` column, so the scoring (``evaluate.reference
+.score_run``) reads the source's own mouth / face sharpness ratio at the very boxes the job used,
+and the flicker ratio at a fixed box. The whole source clip is the reference dataset
+(``<name>_src``). The job runs once without and once with the references (``reference.mode`` as
+configured); every number is read back from what the runs wrote.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow.parquet as pq
+
+from raymouth.config import Config
+from raymouth.data import codec, schema
+from raymouth.evaluate.clips import EvaluateError
+from raymouth.evaluate.reference import ROWS_PER_GROUP, frames_table, score_run
+
+
+def pairs_in(folder: Path) -> list[str]:
+    """The names with both ``<name>_output.mp4`` and ``<name>_source.mp4``."""
+    return sorted(p.name[: -len("_output.mp4")] for p in folder.glob("*_output.mp4") if (folder / p.name.replace("_output.mp4", "_source.mp4")).is_file())
+
+
+def write_pair(folder: Path, name: str, work: Path, frames: int) -> int:
+    """``work/in/<name>`` (output frames with their source frames) and ``work/ref/<name>_src``."""
+    from raymouth.data import video
+
+    fps = video.probe(folder / f"{name}_output.mp4").fps
+    outputs = islice(video.iter_frames(folder / f"{name}_output.mp4"), frames)
+    sources = video.iter_frames(folder / f"{name}_source.mp4")
+    rows, ref_rows = [], []
+    for (i, _, out), (_, _, src) in zip(outputs, sources):
+        rows.append(_row(name, i, fps, out, src))
+    for i, _, src in video.iter_frames(folder / f"{name}_source.mp4"):
+        ref_rows.append(_row(f"{name}_src", i, fps, src, None))
+    _write(work / "in" / "frames" / name / "part-00000.parquet", rows)
+    _write(work / "ref" / "frames" / f"{name}_src" / "part-00000.parquet", ref_rows)
+    return len(rows)
+
+
+def _row(vid: str, i: int, fps: float, image, clean) -> dict:
+    h, w = image.shape[:2]
+    return {"video_id": vid, "frame_index": int(i), "fps": fps, "width": w, "height": h, "image": codec.encode(image),
+            "reference": codec.encode(clean) if clean is not None else None}
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(frames_table(rows), path, row_group_size=ROWS_PER_GROUP)
+
+
+def evaluate_pairs(folder: str, out_dir: str, cfg: Config, frames: int = 48, run_name: str = "guided", log: Callable[[str], None] = print) -> dict:
+    """Write the data (once), run the job without and with the source clips, score both; writes ``<run_name>.json``."""
+    from raymouth.job import pipeline
+
+    src, out = Path(folder), Path(out_dir)
+    names = pairs_in(src)
+    if not names:
+        raise EvaluateError(f"{folder}: no <name>_output.mp4 with its <name>_source.mp4")
+    marker = out / "data" / "pairs.json"  # written last: a re-run reuses the data and resumes the runs
+    if not marker.is_file() or json.loads(marker.read_text()) != {"names": names, "frames": frames}:
+        for name in names:
+            log(f"evaluate-pairs: {name}: {write_pair(src, name, out / 'data', frames)} frames")
+        marker.write_text(json.dumps({"names": names, "frames": frames}))
+    (out / "map.csv").write_text("input_video_id,reference_video_id\n" + "".join(f"{n},{n}_src\n" for n in names))
+    cfg = cfg.with_(pipeline__output_mode=schema.OUTPUT_FRAME)  # scoring reads whole frames
+    data = str(out / "data" / "in")
+    pipeline.run(data, str(out / "runs"), "shipped", cfg, log=log)
+    pipeline.run(data, str(out / "runs"), run_name, cfg, log=log, ref_uri=str(out / "data" / "ref"), ref_map=str(out / "map.csv"))
+    report = {"frames": frames, "mode": cfg.reference.mode, "shipped": score_run(out / "runs" / "shipped", out / "data" / "in"),
+              "reference": score_run(out / "runs" / run_name, out / "data" / "in")}
+    (out / f"{run_name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    log(markdown(report))
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """One row per pair: the mouth / face sharpness ratio in, out (shipped, own clip), the source's; how far
+    each moved toward the source; seam and colour shift maxima; flicker ratio; rejected rows."""
+    lines = ["| pair | sharpness ratio: input | shipped | own clip | source | moved toward the source (shipped / own) | seam max ΔE | colour shift max ΔE | flicker ratio (shipped / own) | rejected (shipped / own) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for vid, a in report["shipped"].items():
+        b = report["reference"].get(vid, {})
+        if "sharpness_ratio_in" not in a or "sharpness_ratio_out" not in b:
+            continue
+        gap = a["sharpness_ratio_clean"] - a["sharpness_ratio_in"]
+        moved = [(x["sharpness_ratio_out"] - x["sharpness_ratio_in"]) / gap if gap else float("nan") for x in (a, b)]
+        lines.append(f"| {vid} | {a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
+                     f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['delta_e_max']:.2f} / {b['delta_e_max']:.2f} | "
+                     f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from raymouth import config as config_mod
+
+    ap = argparse.ArgumentParser(prog="python -m raymouth.evaluate.real_pairs", description=__doc__.splitlines()[0])
+    ap.add_argument("pairs", help="folder of <name>_output.mp4 + <name>_source.mp4 (e.g. ../shared/fixtures/lipsync)")
+    ap.add_argument("--out", required=True, help="local folder: the datasets, both runs, RUN_NAME.json")
+    ap.add_argument("--frames", type=int, default=48, help="first N frames of each output")
+    ap.add_argument("--run-name", default="guided", help="run id of the run with the source clips")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = ap.parse_args(argv)
+    evaluate_pairs(args.pairs, args.out, config_mod.load(None, args.overrides), args.frames, args.run_name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
