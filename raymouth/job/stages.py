@@ -87,7 +87,8 @@ class EnhanceStage:
             from raymouth.job.exemplars import Indexes
             from raymouth.restore.guided import GuidedChain
 
-            self.guided, self.indexes, self.exemplar_indexes = GuidedChain(cfg.reference.guided_weights, cfg.enhance.tf_intra_op_threads), Indexes(cfg), exemplar_indexes
+            self.guided = GuidedChain(cfg.reference.guided_weights, cfg.enhance.tf_intra_op_threads)
+            self.indexes, self.exemplar_indexes = Indexes(cfg), exemplar_indexes
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["status"])
@@ -120,7 +121,6 @@ class EnhanceStage:
         batch["model_version"] = versions
         return batch
 
-
     def _guided_rows(self, batch: dict[str, np.ndarray]) -> list[int]:
         """The ok rows that have an exemplar (reference.mode=guided): the guided chain's."""
         if self.guided is None or "exemplars" not in batch:
@@ -135,6 +135,7 @@ class EnhanceStage:
         exemplars = [self.indexes.exemplar(self.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0])) for i in rows]
         for i, enhanced in zip(rows, self.guided.enhance(crops, lips, exemplars)):
             out[i], versions[i] = enhanced, self.guided.model_version
+
 
 class Composite:
     """Colour-matches and pastes the enhanced crop back, scores it and applies the do-no-harm gate.
