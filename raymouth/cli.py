@@ -182,8 +182,8 @@ def cmd_report(args, cfg) -> int:
 def cmd_demo(args, cfg) -> int:
     """The README's run command: the whole job on a built-in sample, then where to look."""
     from raymouth.data.export import export
-    from raymouth.job.pipeline import run
     from raymouth.data.sample import make_sample_dataset
+    from raymouth.job.pipeline import run
 
     work = Path(args.workdir).resolve()
     print(f"raymouth demo: working in {work}")

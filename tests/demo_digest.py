@@ -77,8 +77,8 @@ def run_demo(workdir: str | Path, log=lambda *_: None) -> Path:
     from raymouth.config import Config
     from raymouth.data.export import export
     from raymouth.data.ingest import ingest
-    from raymouth.job.pipeline import run
     from raymouth.data.sample import sample_frames
+    from raymouth.job.pipeline import run
 
     work = Path(workdir)
     folder = work / "sample"

@@ -80,8 +80,8 @@ def test_wirings():
 def test_loss_falls_on_fixture_crops():
     from fixture_crops import clip_pairs, mouth_crops
 
-    from raymouth.restore.chain import EnhanceChain, to_float
     from raymouth.config import from_dict
+    from raymouth.restore.chain import EnhanceChain, to_float
 
     keras.utils.set_random_seed(0)
     cfg = from_dict({"enhance": {"sr_backend": "bicubic", "use_autoencoder": False, "tf_intra_op_threads": 2}})

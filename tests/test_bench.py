@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import fixture_path
+
 from raymouth import config
 from raymouth.bench.job import STAGES, PeakMemory, bench
 from raymouth.bench.locate import bench_locate

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from conftest import fixture_path
 
-from raymouth.restore import chain as chain_mod
 from raymouth.bench.models import bench_chain
-from raymouth.restore.chain import EnhanceChain, preprocess
-from raymouth.train.pairs import training_pair
 from raymouth.config import from_dict
-from raymouth.train.degrade import degrade
 from raymouth.data.sample import sample_crops
+from raymouth.restore import chain as chain_mod
+from raymouth.restore.chain import EnhanceChain, preprocess
+from raymouth.train.degrade import degrade
+from raymouth.train.pairs import training_pair
 
 TINY_EDSR = {"scale": 2, "num_blocks": 2, "num_filters": 8}
 SIZES = [(50, 80), (131, 209), (30, 30), (200, 120), (64, 64)]
@@ -160,8 +160,8 @@ def test_default_chain_leaves_a_clean_mouth_alone():
 
 
 def test_native_training_pair_is_seeded_and_includes_identity_pairs():
-    from raymouth.train.pairs import native_training_pair
     from raymouth.config import DegradeConfig
+    from raymouth.train.pairs import native_training_pair
 
     cfg = _cfg(chain="native")
     crop = sample_crops(1, min_side=90, max_side=91)[0]

@@ -18,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path, write_frames_dataset
-from raymouth.data import codec, schema, storage, units
+
 from raymouth import config, errors
+from raymouth.data import codec, schema, storage, units
 from raymouth.job import pipeline
+
 NO_CLUSTER = {"RAY_ADDRESS": "127.0.0.1:1"}
 
 
@@ -325,8 +326,8 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     """Every ``raymouth`` line of the README's Usage block, in order, in a fresh folder holding
     ``clips/`` (a 12-frame real clip); ``IN``/``OUT``/``my.yaml`` are given real values. Until the
     default native weights ship, the enhance lines also get ``enhance.native_weights=random``."""
-    from raymouth.restore import chain
     from raymouth.data import mp4, video
+    from raymouth.restore import chain
 
     commands = readme_usage_commands()
     assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "config", "enhance"], commands

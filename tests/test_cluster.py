@@ -21,11 +21,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from conftest import fixture_path, free_port, write_frames_dataset
+
 from raymouth import config
-from raymouth.job import pipeline
 from raymouth.cluster import ClusterError, stage_sizes
+from raymouth.job import pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = REPO / "cluster.yaml"

@@ -8,6 +8,8 @@ from PIL import Image
 from skimage import data
 
 from raymouth.data import codec, schema
+
+
 def test_png_is_lossless_and_standard():
     rgb = data.astronaut()
     png = codec.encode(rgb)

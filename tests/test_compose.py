@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from skimage import data
 
+from raymouth import errors
 from raymouth.data import codec, compose
 
-from raymouth import errors
 FRAME = data.astronaut()
 BOX = (200, 140, 250, 170)
 PATCH = np.full((BOX[3] - BOX[1], BOX[2] - BOX[0], 3), 77, np.uint8)

@@ -1,8 +1,9 @@
 import pytest
 
 from raymouth import config
-
 from raymouth.config import identity
+
+
 def test_defaults_load_and_hash_is_stable():
     a, b = config.load(), config.load()
     assert a == b and a.hash() == b.hash() and len(a.hash()) == 12

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from raymouth.restore.chain import with_native_weights
 from raymouth.config import from_dict
+from raymouth.restore.chain import with_native_weights
 from raymouth.restore.detail import auto_detail, detail_level
 
 

@@ -81,8 +81,8 @@ def test_small_edsr_learns_to_beat_bicubic():
     """
     from fixture_crops import clip_pairs, mouth_crops
 
-    from raymouth.restore.chain import to_float
     from raymouth.config import Config
+    from raymouth.restore.chain import to_float
 
     keras.utils.set_random_seed(0)
     cfg = Config()

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path
-from raymouth.data import codec, schema, video
+
 from raymouth import config, evaluate
-from raymouth.train import degrade
-from raymouth.evaluate.clips import dataset_clips, video_clip
+from raymouth.data import codec, schema, video
 from raymouth.data.units import spaced
+from raymouth.evaluate.clips import dataset_clips, video_clip
+from raymouth.train import degrade
+
 CLIP = "video/ip_lap_129.mp4"  # 256x256: the cheapest fixture clip with a face in every frame
 CLIP2 = "video/liveportrait_d5.mp4"  # 480x480, a second identity for mean / worst clip
 BLURRED = "blurred"  # the mouth through a 16² bottleneck: a deliberately harmful "enhancement"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raymouth.train import degrade
 from raymouth.evaluate.reference import repaint_mouth
+from raymouth.train import degrade
 from tests.conftest import fixture_path
 
 

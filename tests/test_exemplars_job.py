@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path, write_frames_dataset
+
 from raymouth import config
 from raymouth.job import exemplars, pipeline
 

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path
-from raymouth.data import codec, compose, schema, video
+
 from raymouth.config import Config, IngestConfig
+from raymouth.data import codec, compose, schema, video
 from raymouth.data.export import ExportError, export
 from raymouth.data.ingest import ingest
 

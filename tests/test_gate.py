@@ -7,6 +7,8 @@ import pytest
 from test_metrics import MOUTH, _blur, _crop
 
 from raymouth.paste import gate, metrics
+
+
 def _paste_alpha(h: int, w: int, feather: int = 6) -> np.ndarray:
     """A paste's alpha: 1 in the middle, ramping to 0 over ``feather`` pixels at the crop's edge."""
     ys, xs = np.mgrid[0:h, 0:w]

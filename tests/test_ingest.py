@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import S3Server, fixture_path
-from raymouth.data import codec, mp4, schema, video
+
 from raymouth.config import Config, IngestConfig
+from raymouth.data import codec, mp4, schema, video
 from raymouth.data.ingest import IngestError, ingest
 
 CLIPS = ("video/retalking_face_5.mp4", "video/ip_lap_129.mp4")

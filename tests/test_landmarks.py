@@ -8,13 +8,12 @@ import xml.etree.ElementTree as ET
 import cv2
 import numpy as np
 import pytest
-
-from raymouth.mouth import landmarks, roi
-
-from raymouth.data import storage
-from raymouth.config import LocateConfig
-from raymouth.mouth.landmarks import Landmarker, LandmarkerError, resolve_model_path
 from conftest import fixture_path
+
+from raymouth.config import LocateConfig
+from raymouth.data import storage
+from raymouth.mouth import landmarks, roi
+from raymouth.mouth.landmarks import Landmarker, LandmarkerError, resolve_model_path
 
 
 def read_rgb(rel: str) -> np.ndarray:

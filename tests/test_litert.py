@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from raymouth.restore.chain import EnhanceChain, bucket, pad_to, to_float
 from raymouth.config import ConfigError, from_dict
+from raymouth.data.sample import sample_crops
 from raymouth.errors import UserError
 from raymouth.models import litert
 from raymouth.models.weights import WeightsError
-from raymouth.data.sample import sample_crops
+from raymouth.restore.chain import EnhanceChain, bucket, pad_to, to_float
 
 pytestmark = pytest.mark.skipif(not litert.available(), reason="ai-edge-litert is not installed")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from conftest import fixture_path
-from raymouth.data import codec
-from raymouth.mouth import roi
+
 from raymouth.bench.locate import read_frames
 from raymouth.config import Config
+from raymouth.data import codec
+from raymouth.mouth import roi
 from raymouth.mouth.locate import Locate
 
 ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence", "window", "window_box", "frame_hw", "landmarks")

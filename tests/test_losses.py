@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from raymouth.paste import metrics
+
+
 @pytest.fixture(scope="module")
 def images():
     """A 96x96 detailed patch of skimage's astronaut, and the same patch blurred: floats in [0, 1]."""

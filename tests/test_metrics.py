@@ -7,6 +7,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from raymouth.paste import metrics
+
 # A box over the astronaut's mouth/chin area in the 512x512 image, with skin around it.
 MOUTH = (190, 160, 260, 200)
 FACE = (150, 60, 300, 240)

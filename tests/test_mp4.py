@@ -5,10 +5,10 @@ from fractions import Fraction
 
 import av
 import pytest
-
 from conftest import fixture_path
-from raymouth.data import mp4, video
 from test_video import audio_packets, decode_all, gradient_frames, psnr
+
+from raymouth.data import mp4, video
 
 
 def test_write_mp4_pads_odd_sizes_keeps_rate_and_copies_audio(tmp_path):

@@ -18,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path, write_frames_dataset
-from raymouth.data import codec, compose, schema, storage, units
+
 from raymouth import config
+from raymouth.data import codec, compose, schema, storage, units
 from raymouth.job import pipeline
+
 REPO = Path(__file__).resolve().parents[1]
 FAST_MODELS: list[str] = []  # small untrained models, filled by the fixture below
 
@@ -47,9 +48,8 @@ def keys_of(table: pa.Table) -> list[tuple[str, int]]:
 
 def add_bad_rows(root: Path) -> dict[tuple[str, int], str]:
     """A file of frames that must pass through with a status: bad bytes, empty, no face, tiny face."""
-    from skimage import data
-
     import cv2
+    from skimage import data
 
     tiny = np.zeros((400, 400, 3), np.uint8)
     tiny[300:332, 300:332] = cv2.resize(data.astronaut()[30:250, 150:350], (32, 32))

@@ -18,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path, write_frames_dataset
-from raymouth.data import codec, schema, storage
+
 from raymouth import config
+from raymouth.data import codec, schema, storage
 from raymouth.job import finetune, pipeline, reference
+
 REPO = Path(__file__).resolve().parents[1]
 CLIP = "video/retalking_face_5.mp4"
 # A tiny budget: enough to run every part of a fine-tune, not to be good.

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import fixture_path, write_frames_dataset
+
 from raymouth import config
 from raymouth.data import codec, schema, storage
 from raymouth.job import pipeline, report

@@ -5,8 +5,8 @@ import itertools
 
 import cv2
 import numpy as np
-
 from conftest import fixture_path
+
 from raymouth.data import codec, schema, video
 from raymouth.job.restorer import MouthRestorer
 from raymouth.mouth import roi

@@ -4,13 +4,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from conftest import fixture_path
-from raymouth.mouth import roi
+
 from raymouth.bench.locate import read_frames
 from raymouth.config import LocateConfig
-from raymouth.mouth.landmarks import Landmarker
 from raymouth.data.schema import STATUS_OK, STATUS_ROI_TOO_SMALL
+from raymouth.mouth import roi
+from raymouth.mouth.landmarks import Landmarker
 
 CFG = LocateConfig()
 

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from raymouth.data import video
 from raymouth.config import Config
+from raymouth.data import video
 from raymouth.data.export import export
 from raymouth.data.sample import make_sample_clip, make_sample_dataset
 
@@ -65,8 +65,8 @@ def test_sample_dataset_ingests_and_exports_with_audio(tmp_path):
 def test_the_sample_at_real_sizes_keeps_a_detectable_face(size):
     """``fit`` scales to the height and mirrors (or crops) the sides: a talking head at that size."""
     from raymouth.config import LocateConfig
-    from raymouth.mouth.landmarks import Landmarker
     from raymouth.data.sample import _frame, _portrait, fit
+    from raymouth.mouth.landmarks import Landmarker
 
     img, centre, radii = _portrait()
     frame = fit(_frame(img, centre, radii, 0.3, (0.0, 0.0)), size)

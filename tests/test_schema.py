@@ -2,6 +2,8 @@ import pyarrow as pa
 import pytest
 
 from raymouth.data import schema
+
+
 def _frames(**replace):
     cols = {
         "video_id": pa.array(["v"]),

@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 import pyarrow.parquet as pq
+import pytest
 from skimage import data
 
-from raymouth.data import codec, compose, schema
-
 from raymouth import config
-
-from raymouth.train import degrade
-
-from raymouth.mouth import roi
-
-from raymouth.restore import sharpen
+from raymouth.data import codec, compose, schema
 from raymouth.job.stages import Composite, WriteOutput
+from raymouth.mouth import roi
+from raymouth.restore import sharpen
+from raymouth.train import degrade
 
 FRAME_MODE = ["pipeline.output_mode=frame"]
 
@@ -155,8 +151,8 @@ GATE_CLIPS = ("retalking_face_5", "liveportrait_d5", "wav2lip_hd_kennedy")  # th
 def located_batch() -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Frame 10 of each clip in ``GATE_CLIPS`` and ``Locate``'s batch of them (MediaPipe)."""
     import av
-
     from conftest import fixture_path
+
     from raymouth.mouth.locate import Locate
 
     frames = []
@@ -310,9 +306,8 @@ def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
     """Each rejection's reason reaches the metrics Parquet and the run summary's per-reason counts."""
     import pyarrow as pa
 
-    from raymouth.job import pipeline
-
     from raymouth.data import storage
+    from raymouth.job import pipeline
     rows = []
     for clip, frame, box, polygon in located[:2]:
         rows.append(_located_batch(frame, _crop(frame, box), box, polygon))  # ok
@@ -359,10 +354,10 @@ def test_each_mouth_gets_the_detail_level_of_its_own_softness(located_batch):
     same mouth sharpened, each row's output is the fixed-level chain's output on its crop, and
     its model_version names that level. (These natural mouths measure 0.28-0.78 as they are:
     closed lips are smoother than stubble and nostrils, so they are not the "sharp" rows here.)"""
+    from raymouth.job.stages import EnhanceStage
     from raymouth.paste import metrics
     from raymouth.restore.chain import EnhanceChain
     from raymouth.restore.detail import detail_level
-    from raymouth.job.stages import EnhanceStage
 
     frames, located = located_batch
     cfg = config.load()

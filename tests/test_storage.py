@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from raymouth.data import storage
 from raymouth.config import StorageConfig
+from raymouth.data import storage
 
 
 def test_local_round_trip_and_listing(tmp_path):

@@ -163,8 +163,8 @@ def test_restart_with_same_run_id_resumes_from_latest_checkpoint(resumed_run):
 
 @pytest.mark.slow
 def test_trained_weights_load_in_the_enhance_chain_and_change_its_output(resumed_run):
-    from raymouth.restore.chain import EnhanceChain
     from raymouth.data.sample import sample_crops
+    from raymouth.restore.chain import EnhanceChain
 
     weights = resumed_run["summary"]["weights_uri"]
     assert Path(weights).is_file() and Path(weights).with_suffix(".json").is_file()
@@ -199,8 +199,8 @@ def test_native_batches_are_seeded_fresh_patches():
 
 @pytest.mark.slow
 def test_native_training_writes_a_model_the_chain_loads(ray_local, frames_local, tmp_path):
-    from raymouth.restore.chain import EnhanceChain
     from raymouth.data.sample import sample_crops
+    from raymouth.restore.chain import EnhanceChain
     from raymouth.train.driver import train
 
     arch = ("enhance.native.num_blocks=2", "enhance.native.num_filters=16")

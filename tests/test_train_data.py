@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raymouth.data import codec
-
 from raymouth import config
+from raymouth.data import codec
 from raymouth.data.schema import STATUS_OK
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raymouth.evaluate import variants
 from raymouth.bench.models import variant_configs
-from raymouth.restore.chain import RANDOM
 from raymouth.config import Config, from_dict
+from raymouth.evaluate import variants
+from raymouth.restore.chain import RANDOM
 
 
 def test_every_listed_variant_is_in_the_table_in_report_order():

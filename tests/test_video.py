@@ -4,9 +4,11 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-
 from conftest import fixture_path
+
 from raymouth.data import codec, video
+
+
 def audio_packets(path) -> list[bytes]:
     with av.open(str(path)) as c:
         return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]

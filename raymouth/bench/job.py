@@ -103,9 +103,9 @@ def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",
     per frame; so is each composite's first call (OpenCV builds its L*a*b* tables then, ~0.1 s).
     """
     from raymouth.data import storage, units
-    from raymouth.mouth.locate import Locate
     from raymouth.job.in_process import LocalStages
     from raymouth.job.stages import EnhanceStage, WriteOutput, table_to_batch
+    from raymouth.mouth.locate import Locate
 
     loc = storage.resolve(frames_uri, cfg.storage)
     plan = units.plan(loc, cfg.pipeline.rows_per_unit)
@@ -151,8 +151,8 @@ def bench(cfg: Config, frames: int = 200, stage: str = "all", size: str = "sampl
     """Runs the measurements and returns Markdown tables. ``stage``: ``locate`` (that stage alone),
     ``stages`` (every stage, both modes, no pipeline) or ``all`` (then the pipeline, in the first
     of ``modes``)."""
-    from raymouth.job import pipeline
     from raymouth.cluster import ensure_ray
+    from raymouth.job import pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from raymouth.data import codec
 from raymouth.config import Config
+from raymouth.data import codec
 
 
 def read_frames(path: Path, limit: int) -> list[np.ndarray]:

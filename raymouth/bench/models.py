@@ -10,10 +10,10 @@ import json
 import time
 from pathlib import Path
 
-from raymouth.restore.chain import RANDOM, EnhanceChain
 from raymouth.config import Config
 from raymouth.data.sample import sample_crops
 from raymouth.evaluate.variants import BENCHED, frozen_graph, variant_overrides, with_overrides
+from raymouth.restore.chain import RANDOM, EnhanceChain
 
 
 def variant_configs(models_dir: Path, threads: int = 0) -> dict[str, Config]:

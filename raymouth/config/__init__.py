@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 
-from raymouth.errors import UserError
 from raymouth.config.identity import identity_hash, identity_of, join_key
 from raymouth.config.types import ImageFormat, JpegQuality, NonNegFloat, NonNegInt, PosFloat, PosInt, Range, Share
+from raymouth.errors import UserError
 
 
 class ConfigError(UserError, ValueError):

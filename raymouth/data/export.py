@@ -31,9 +31,9 @@ from typing import Iterator
 import numpy as np
 import pyarrow.parquet as pq
 
+from raymouth.config import Config
 from raymouth.data import codec, compose, mp4, schema, storage, units, video
 from raymouth.data.sheet import contact_sheet, sheet_positions
-from raymouth.config import Config
 from raymouth.errors import UserError
 
 

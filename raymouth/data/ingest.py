@@ -20,9 +20,9 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth.data import codec, schema, storage, video
 from raymouth.cluster import ensure_ray
 from raymouth.config import Config
+from raymouth.data import codec, schema, storage, video
 from raymouth.data.sources import IngestError, Source, validate_sources
 
 FRAMES_SCHEMA = schema.frames_schema("source_path")

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from raymouth.data import storage, video
 from raymouth.config import Config
+from raymouth.data import storage, video
 from raymouth.errors import UserError
 
 

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from raymouth import config as config_mod
-from raymouth.train import degrade
 from raymouth.config import Config
 from raymouth.evaluate.heldout import make_heldout_set
 from raymouth.evaluate.run import evaluate
 from raymouth.evaluate.variants import EVALUATED, FROZEN_GRAPHS
+from raymouth.train import degrade
 
 
 def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:

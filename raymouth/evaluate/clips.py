@@ -15,12 +15,12 @@ from typing import Iterator
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth.data import codec, schema, storage, units
-
-from raymouth.train import degrade
 from raymouth.config import Config
-from raymouth.errors import UserError
+from raymouth.data import codec, schema, storage, units
 from raymouth.data.units import spaced
+from raymouth.errors import UserError
+from raymouth.train import degrade
+
 KEY_COLUMNS = ("video_id", "frame_index")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 

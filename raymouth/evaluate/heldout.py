@@ -14,11 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth.data import codec, schema, storage
-
-from raymouth.train import degrade
 from raymouth.config import Config, DegradeConfig
+from raymouth.data import codec, schema, storage
 from raymouth.evaluate.clips import EvaluateError
+from raymouth.train import degrade
 
 
 def clip_seed(seed: int, video_id: str) -> int:

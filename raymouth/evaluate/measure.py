@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from raymouth.data import codec, compose, schema
-
-from raymouth.train import degrade
-
-from raymouth.paste import metrics
-
-from raymouth.mouth import roi
 from raymouth.config import Config
+from raymouth.data import codec, compose, schema
 from raymouth.evaluate.clips import Clip, EvaluateError, frame_seed
 from raymouth.evaluate.variants import DEFAULT, IDENTITY, align_edsr_arch, with_overrides
+from raymouth.mouth import roi
+from raymouth.paste import metrics
+from raymouth.train import degrade
 
 if TYPE_CHECKING:
     from raymouth.job.in_process import Rows

@@ -26,16 +26,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raymouth.config import Config
 from raymouth.data import codec, schema
-
+from raymouth.evaluate.clips import EvaluateError, frame_seed
+from raymouth.mouth import roi
+from raymouth.paste import metrics
+from raymouth.paste.metrics import pooled_psnr
 from raymouth.train import degrade
 
-from raymouth.paste import metrics
-
-from raymouth.mouth import roi
-from raymouth.config import Config
-from raymouth.evaluate.clips import EvaluateError, frame_seed
-from raymouth.paste.metrics import pooled_psnr
 KINDS = ("frame", "mouth", "soft")
 SOFT_SCALE = 4.0  # the ``soft`` input: the mouth painted at a quarter of the resolution, no compression
 ROWS_PER_GROUP = 16
@@ -163,8 +161,8 @@ def _frame_measures(run: Path, inputs: Path, vid: str, ok: list[dict]) -> dict[s
 
 def native_training_videos(cfg: Config) -> set[str]:
     """The videos the configured native weights were trained or validated on (their manifest)."""
-    from raymouth.restore.chain import RANDOM, model_weights
     from raymouth.models.weights import read_manifest
+    from raymouth.restore.chain import RANDOM, model_weights
 
     if cfg.enhance.native_weights == RANDOM:
         return set()
@@ -176,8 +174,8 @@ def evaluate_reference(clips: list[str], out_dir: str, cfg: Config, ref_share: f
                        run_name: str = "reference", log: Callable[[str], None] = print) -> dict:
     """Split, run the job twice (shipped / with the references, as run ``run_name``), score;
     writes ``<run_name>.json``. Re-running resumes both runs (finished ones cost nothing)."""
-    from raymouth.job import pipeline
     from raymouth.data.sources import sanitize_id
+    from raymouth.job import pipeline
 
     trained = native_training_videos(cfg)
     out = Path(out_dir)

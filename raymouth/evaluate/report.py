@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from raymouth.train import degrade
-
 from raymouth.data import schema
 from raymouth.paste.metrics import PSNR_CAP, pooled_psnr
+from raymouth.train import degrade
+
 CLEAN = "clean"
 INPUT = "input"
 FLICKER_LIMIT = 1.1  # the gate has no flicker limit; the evaluation's own: at most 10% more than the input's

@@ -25,13 +25,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from raymouth.train import degrade
 from raymouth.config import Config
-from raymouth.evaluate.report import criteria, markdown_report, summarize_real, summarize_strengths, summary_table
-from raymouth.evaluate.sheets import write_sheets
 from raymouth.evaluate.clips import EvaluateError, check_sources, iter_clips
 from raymouth.evaluate.measure import INPUT, Variant, locate_clip, ok_rows, run_clean_clip, run_real_clip, statuses, variant_config
+from raymouth.evaluate.report import criteria, markdown_report, summarize_real, summarize_strengths, summary_table
+from raymouth.evaluate.sheets import write_sheets
 from raymouth.evaluate.variants import DEFAULT, EVALUATED, variant_overrides
+from raymouth.train import degrade
 
 
 def evaluate(

@@ -27,17 +27,16 @@ from typing import Callable
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth.data import codec, storage
-
-from raymouth.train import degrade
-
 from raymouth import models
 from raymouth.config import Config
-from raymouth.errors import UserError
-from raymouth.data.units import spaced
-from raymouth.job.reference import ReferencePlan
+from raymouth.data import codec, storage
 from raymouth.data.schema import STATUS_OK
+from raymouth.data.units import spaced
+from raymouth.errors import UserError
+from raymouth.job.reference import ReferencePlan
 from raymouth.paste.metrics import pooled_psnr
+from raymouth.train import degrade
+
 MODEL = "edsr_native.keras"
 RESULT = "result.json"
 Crops = list[tuple[int, np.ndarray]]  # (frame_index, RGB uint8 mouth crop)
@@ -127,8 +126,8 @@ def fine_tune(model, crops: list[np.ndarray], reference_id: str, cfg: Config, de
     """``reference.steps`` steps in ``reference.chunks`` chunks (the learning rate decays over
     them, as over a training run's epochs), stopping at ``deadline`` (``time.monotonic()``)."""
     from raymouth.models.kerasapi import keras
-    from raymouth.train.fit import compile_native, fit_native
     from raymouth.train.data import pair_seed
+    from raymouth.train.fit import compile_native, fit_native
     from raymouth.train.worker import learning_rate
 
     r = cfg.reference
@@ -176,8 +175,8 @@ def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, ou
     """Fine-tune the shipped model, score both on the held-back mouths (degraded, and clean: how
     much each changes a good mouth), write the model and its manifest to ``out``. Training stops
     early enough for the fine-tuned model's scoring (timed on the shipped one's) to end by ``deadline``."""
-    from raymouth.restore.chain import EnhanceChain, build_native, with_native_weights
     from raymouth.models.weights import save_model
+    from raymouth.restore.chain import EnhanceChain, build_native, with_native_weights
 
     pairs, clean = validation_pairs(val, reference_id, cfg), [(c, c) for _, c in val]
     scoring = time.monotonic()

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow.parquet as pq
 
-from raymouth.config import identity
-
-from raymouth.job import lease as lease_mod, reference
-
-from raymouth.data import schema, storage, units
 from raymouth.cluster import ClusterError, StageSizes, ensure_ray, stage_sizes
-from raymouth.config import SECRET_STORAGE_KEYS, Config
+from raymouth.config import SECRET_STORAGE_KEYS, Config, identity
+from raymouth.data import schema, storage, units
 from raymouth.errors import UserError, one_line
+from raymouth.job import lease as lease_mod
+from raymouth.job import reference
 from raymouth.job.in_process import STAGES
 
 

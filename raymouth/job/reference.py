@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from raymouth.data import storage, units
 from raymouth.config import Config
 from raymouth.config.identity import flatten, identity_diff
+from raymouth.data import storage, units
 from raymouth.errors import UserError
 
 MAP_HEADER = ("input_video_id", "reference_video_id")

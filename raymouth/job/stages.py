@@ -9,12 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raymouth.data import codec, compose, schema, storage, units
-
-from raymouth.paste import gate, metrics
-
-from raymouth.mouth import roi
 from raymouth.config import Config, StorageConfig
+from raymouth.data import codec, compose, schema, storage, units
+from raymouth.mouth import roi
+from raymouth.paste import gate, metrics
 
 INTERNAL_COLUMNS = (
     "crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "landmarks", "_unit",

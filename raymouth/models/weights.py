@@ -13,8 +13,8 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raymouth.errors import UserError
 from raymouth.data.storage import file_sha256
+from raymouth.errors import UserError
 
 if TYPE_CHECKING:  # TensorFlow is imported only where a model is saved or loaded
     from raymouth.models.kerasapi import keras

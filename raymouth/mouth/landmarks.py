@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from raymouth.config import LocateConfig
-from raymouth.errors import UserError
 from raymouth.data.storage import file_sha256
+from raymouth.errors import UserError
 
 log = logging.getLogger(__name__)
 

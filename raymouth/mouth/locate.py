@@ -28,10 +28,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from raymouth.data import codec
-
-from raymouth.mouth import roi
 from raymouth.config import Config
+from raymouth.data import codec
 from raymouth.data.schema import (
     STATUS_DECODE_ERROR,
     STATUS_LOW_CONFIDENCE,
@@ -39,6 +37,7 @@ from raymouth.data.schema import (
     STATUS_OK,
     STATUS_ROI_TOO_SMALL,
 )
+from raymouth.mouth import roi
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from raymouth.mouth.roi import Box
-from raymouth.paste.metrics import clip_box_to, grow_clipped, lab, laplacian_of_luma, luma32, same_shape, moment_sums, masked_variance, sharpness, sharpness_ratio
+from raymouth.paste.metrics import clip_box_to, grow_clipped, lab, laplacian_of_luma, luma32, masked_variance, moment_sums, same_shape, sharpness, sharpness_ratio
 
 # How far beyond a paste's alpha paste_seam and detail_ratio look at their defaults: 4 sigma of
 # their widest Gaussian (OpenCV's kernel radius for float images), plus one pixel.

@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 
 from raymouth.config import Config, EnhanceConfig
-from raymouth.restore.detail import auto_detail, detail_level
 from raymouth.models import RANDOM, interpolate, native_version
 from raymouth.models.kerasapi import configure_threads
 from raymouth.models.litert import use_litert
+from raymouth.restore.detail import auto_detail, detail_level
 from raymouth.restore.sharpen import sharpen_batch
 
 SR_BACKENDS = ("edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none")

@@ -10,10 +10,10 @@ import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
-from raymouth.data import storage
-from raymouth.restore.chain import EnhanceChain, with_native_weights
 from raymouth.config import Config
+from raymouth.data import storage
 from raymouth.models.weights import manifest_path, manifest_uri
+from raymouth.restore.chain import EnhanceChain, with_native_weights
 
 SHIPPED = ""  # the key of the shipped (configured) chain
 

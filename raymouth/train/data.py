@@ -9,12 +9,11 @@ import dataclasses
 
 import numpy as np
 
-from raymouth.data import codec, storage
-
-from raymouth.train import degrade
 from raymouth.config import Config
-from raymouth.errors import UserError
+from raymouth.data import codec, storage
 from raymouth.data.schema import STATUS_OK
+from raymouth.errors import UserError
+from raymouth.train import degrade
 
 
 class TrainError(UserError, RuntimeError):
@@ -154,6 +153,7 @@ def split_videos(video_ids: list[str], cfg: Config) -> tuple[list[str], list[str
 def pair_dataset(files: list[str], fs, cfg: Config, model: str, validation: bool):
     """Frames files -> materialised pairs (Ray Data); the same Locate and chain code as inference."""
     import ray
+
     from raymouth.mouth.locate import Locate
 
     cpus = cfg.pipeline.cpus_per_actor

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from raymouth import models
-
-from raymouth.data import storage
 from raymouth.config import Config
+from raymouth.data import storage
 from raymouth.train.data import TrainError, check_cluster, frame_files, pair_dataset, split_videos
 from raymouth.train.worker import CHECKPOINT_MODEL, CHECKPOINT_STATE, init_weights_path, train_loop
 

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from raymouth.data import codec, storage
-
 from raymouth import models
 from raymouth.config import Config
+from raymouth.data import codec, storage
 from raymouth.train.data import TrainError, pair_seed
 
 CHECKPOINT_MODEL = "model.keras"
@@ -109,8 +108,8 @@ def _decode_crops(shard, limit: int = 0) -> list[np.ndarray]:
 
 def _tf_dataset(model_name: str, shard, cfg: Config, epoch: int, seen: list[str]):
     """One epoch of this worker's shard as a tf.data pipeline (no TF auto-sharding: Ray split it)."""
-    from raymouth.restore.chain import sr_input_size
     from raymouth.models.kerasapi import tf
+    from raymouth.restore.chain import sr_input_size
 
     px, s = cfg.enhance.ae_px, sr_input_size(cfg)
     in_shape = (None, px, px, 3) if model_name == "autoencoder" else (None, s, s, 3)
