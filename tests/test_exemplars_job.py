@@ -67,9 +67,14 @@ def test_guided_run_indexes_the_reference_once_and_names_each_rows_exemplar(data
         else:
             assert not frames and not version.startswith("guided")  # no reference: the shipped model
     mtime = (run / "references" / "src" / "index.parquet").stat().st_mtime_ns
+    mapping.write_text("input_video_id,reference_video_id\na,src\nc,src\n")  # every row with an exemplar
     pipeline.run(datasets["in"], str(tmp_path / "out"), "r2", cfg, ref_uri=datasets["ref"], ref_map=str(mapping))
     assert (run / "references" / "src" / "index.parquet").stat().st_mtime_ns == mtime  # another run id: its own index
     assert (tmp_path / "out" / "r2" / "references" / "src" / "index.parquet").is_file()
+    every = read_table(tmp_path / "out" / "r2")
+    assert every.schema.field("reference_frames").type == pa.list_(pa.int32())
+    ok = [f for s, f in zip(every.column("status").to_pylist(), every.column("reference_frames").to_pylist()) if s == "ok"]
+    assert ok and all(len(f) == 1 for f in ok)
 
 
 def test_exemplar_choice_does_not_depend_on_how_a_unit_is_sliced(datasets, guided_weights, tmp_path):

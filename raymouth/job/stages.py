@@ -357,6 +357,8 @@ def _enhanced_table(batch: dict[str, np.ndarray]) -> pa.Table:
         if name in ("mouth_box", "patch_box"):
             boxes = [None if b is None else list(map(int, b)) for b in values]
             columns[name] = pa.array(boxes, type=pa.list_(pa.int32(), 4))
+        elif name == "reference_frames":  # Ray Data makes equal-length lists one 2-D array: back to lists
+            columns[name] = pa.array([[int(v) for v in row] for row in values], type=pa.list_(pa.int32()))
         elif name in schema.ENHANCED.names:
             columns[name] = pa.array(list(values) if values.dtype == object else values, type=schema.ENHANCED.field(name).type)
         else:
