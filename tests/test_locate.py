@@ -10,9 +10,9 @@ from raymouth.bench.locate import read_frames
 from raymouth.config import Config
 from raymouth.data import codec
 from raymouth.mouth import roi
-from raymouth.mouth.locate import Locate
+from raymouth.mouth.locate import Locate, mouth_crop
 
-ADDED = ("status", "mouth_box", "mouth_polygon", "crop", "confidence", "window", "window_box", "frame_hw", "landmarks")
+ADDED = ("status", "mouth_box", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "landmarks")
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +73,13 @@ def test_every_bad_frame_kind_gets_its_status(locate, face):
     assert out["confidence"].dtype == np.float32
     for i, status in enumerate(out["status"]):
         if status != "ok":
-            assert not out["mouth_box"][i].any() and out["crop"][i] == b"" and out["mouth_polygon"][i].size == 0
+            assert not out["mouth_box"][i].any() and out["landmarks"][i].size == 0 and out["mouth_polygon"][i].size == 0
             assert out["window"][i].size == 0 and not out["window_box"][i].any()
             continue
         x0, y0, x1, y1 = out["mouth_box"][i]
         frame = codec.decode(batch["image"][i])[0]
-        assert np.array_equal(codec.decode(out["crop"][i])[0], frame[y0:y1, x0:x1])
+        assert np.array_equal(mouth_crop(out, i), frame[y0:y1, x0:x1])  # the box inside the window
+        assert out["landmarks"][i].shape == (478 * 2,)
         (wx0, wy0, wx1, wy1), _ = roi.window(frame.shape, (x0, y0, x1, y1))  # what compositing reads
         assert tuple(out["window_box"][i]) == (wx0, wy0, wx1, wy1) and tuple(out["frame_hw"][i]) == frame.shape[:2]
         assert np.array_equal(out["window"][i], frame[wy0:wy1, wx0:wx1])
@@ -99,7 +100,7 @@ def test_8k_frame_is_located_through_a_downscaled_copy(locate, face):
     expected = ((small_box[:2] + small_box[2:]) / 2) * side / face.shape[0] + (ox, oy)
     centre = (big_box[:2] + big_box[2:]) / 2
     assert np.abs(centre - expected).max() < 0.03 * side
-    assert codec.decode(out["crop"][1])[0].shape[:2] == (big_box[3] - big_box[1], big_box[2] - big_box[0])
+    assert mouth_crop(out, 1).shape[:2] == (big_box[3] - big_box[1], big_box[2] - big_box[0])
 
 
 def test_boxes_are_smoothed_per_video_in_frame_order(locate):

@@ -21,7 +21,7 @@ import pytest
 from conftest import fixture_path, write_frames_dataset
 
 from raymouth import config
-from raymouth.data import codec, schema, storage
+from raymouth.data import schema, storage
 from raymouth.job import finetune, pipeline, reference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,10 +179,14 @@ def test_enhance_stage_groups_rows_by_identity_and_names_each_rows_model(identit
     stage = EnhanceStage(config.load(None, base), models)
     vids = [f"v{k % 6}" for k in range(18)]
     crops = sample_crops(18, min_side=24, max_side=48)
+    windows = np.empty(18, dtype=object)
+    windows[:] = crops[:17] + [np.zeros((0, 0, 3), np.uint8)]  # each window is just its mouth here
     batch = {
         "video_id": np.array(vids, dtype=object),
         "status": np.array([schema.STATUS_OK] * 17 + [schema.STATUS_NO_FACE], dtype=object),
-        "crop": np.array([codec.encode(c) for c in crops[:17]] + [b""], dtype=object),
+        "window": windows,
+        "window_box": np.array([(0, 0, c.shape[1], c.shape[0]) for c in crops[:17]] + [(0, 0, 0, 0)], np.int32),
+        "mouth_box": np.array([(0, 0, c.shape[1], c.shape[0]) for c in crops[:17]] + [(0, 0, 0, 0)], np.int32),
     }
     out = stage(batch)
     want = {vid: stage.chains.get(models.get(vid, "")).model_version for vid in set(vids)}

@@ -11,6 +11,7 @@ from raymouth import config
 from raymouth.data import codec, compose, schema
 from raymouth.job.stages import Composite, WriteOutput
 from raymouth.mouth import roi
+from raymouth.mouth.locate import mouth_crop
 from raymouth.restore import sharpen
 from raymouth.train import degrade
 
@@ -28,7 +29,7 @@ def _batch(frame: np.ndarray, crop_out: np.ndarray, box: tuple[int, int, int, in
         "status": obj(schema.STATUS_OK),
         "mouth_box": np.array([box], np.int32),
         "mouth_polygon": obj(polygon),
-        "enhanced_crop": obj(codec.encode(crop_out)),
+        "enhanced_crop": obj(crop_out),
     }
 
 
@@ -179,7 +180,9 @@ def located(located_batch) -> list[tuple[str, np.ndarray, tuple[int, int, int, i
 def _sharpened(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Locate's batch as the enhance stage leaves it, the crops sharpened (every mouth changes)."""
     batch = dict(batch)
-    batch["enhanced_crop"] = np.array([codec.encode(sharpen.sharpen(codec.decode(c)[0], 0.5)) for c in batch["crop"]], dtype=object)
+    crops = np.empty(len(batch["status"]), dtype=object)
+    crops[:] = [sharpen.sharpen(mouth_crop(batch, i), 0.5) for i in range(len(crops))]
+    batch["enhanced_crop"] = crops
     return batch
 
 
@@ -372,7 +375,6 @@ def test_each_mouth_gets_the_detail_level_of_its_own_softness(located_batch):
             for k in located:
                 rows[k].append(located[k][i])
             rows["window"][-1] = f[wy0:wy1, wx0:wx1]
-            rows["crop"][-1] = codec.encode(_crop(f, box))
             ratios.append(metrics.sharpness_ratio(f, box))  # on the whole frame
     batch = {k: np.array(v + [None], dtype=object)[:-1] if located[k].dtype == object else np.array(v) for k, v in rows.items()}
     out = EnhanceStage(cfg)(dict(batch))
@@ -382,7 +384,7 @@ def test_each_mouth_gets_the_detail_level_of_its_own_softness(located_batch):
     for level in sorted(set(levels)):
         fixed = EnhanceChain(config.load(None, ["enhance.detail_auto=false", f"enhance.detail={level}"]))
         idx = [j for j, a in enumerate(levels) if a == level]
-        want = fixed([codec.decode(batch["crop"][j])[0] for j in idx])
+        want = fixed([mouth_crop(batch, j) for j in idx])
         for j, w in zip(idx, want):
             assert np.array_equal(out["enhanced_crop"][j], w), (j, level)
             assert out["model_version"][j] == fixed.model_version, (j, level)

@@ -5,19 +5,21 @@ import numpy as np
 import pytest
 
 from raymouth import config
-from raymouth.data import codec
 from raymouth.data.schema import STATUS_OK
 
 
 def located_batch(n: int = 3) -> dict[str, np.ndarray]:
-    """A batch as Locate leaves it: ok rows with PNG crops, and one no_face row."""
+    """A batch as Locate leaves it: ok rows with their mouth inside a window, and one no_face row."""
     rng = np.random.default_rng(1)
-    crops = [codec.encode(rng.integers(0, 256, (40 + 4 * i, 70, 3), dtype=np.uint8)) for i in range(n)]
+    windows = np.empty(n + 1, dtype=object)
+    windows[:] = [rng.integers(0, 256, (60 + 4 * i, 90, 3), dtype=np.uint8) for i in range(n)] + [np.zeros((0, 0, 3), np.uint8)]
     return {
         "video_id": np.array(["v"] * (n + 1), dtype=object),
         "frame_index": np.arange(n + 1, dtype=np.int32),
         "status": np.array([STATUS_OK] * n + ["no_face"], dtype=object),
-        "crop": np.array(crops + [b""], dtype=object),
+        "window": windows,
+        "window_box": np.array([(100, 50, 190, 110 + 4 * i) for i in range(n)] + [(0, 0, 0, 0)], np.int32),
+        "mouth_box": np.array([(110, 60, 180, 100 + 4 * i) for i in range(n)] + [(0, 0, 0, 0)], np.int32),
     }
 
 

@@ -40,7 +40,11 @@ class PasteInput:
     model_version = IDENTITY
 
     def __call__(self, batch: Rows) -> Rows:
-        batch["enhanced_crop"] = np.array(batch["crop"], dtype=object)
+        from raymouth.mouth.locate import mouth_crop
+
+        crops = np.empty(len(batch["status"]), dtype=object)
+        crops[:] = [mouth_crop(batch, i) if s == schema.STATUS_OK else np.zeros((0, 0, 3), np.uint8) for i, s in enumerate(batch["status"])]
+        batch["enhanced_crop"] = crops
         batch["model_version"] = np.array([self.model_version] * len(batch["status"]), dtype=object)
         return batch
 
@@ -117,13 +121,13 @@ class Staged:
 
 
 def stage_batch(located: Rows, rows: list[int], frames: list[np.ndarray], clean: list[np.ndarray] | None = None) -> Staged:
-    """The located rows ``rows`` with ``frames`` (one per row) as the image, cropped with the located
-    box; with ``clean`` frames also a ``reference`` column, so ``Composite`` scores the paste before
+    """The located rows ``rows`` with ``frames`` (one per row) as the image, cut to the located box's
+    window (the boxes in its pixels: the enhance stage cuts the crop from it); with ``clean`` frames also a ``reference`` column, so ``Composite`` scores the paste before
     its gate (``psnr_out``)."""
     idx = np.asarray(rows, dtype=np.int64)
     batch = {k: located[k][idx] for k in ("video_id", "frame_index", "status", "confidence")}
     n = len(rows)
-    for key in ("image", "crop", "mouth_polygon"):
+    for key in ("image", "mouth_polygon"):
         batch[key] = np.empty(n, dtype=object)
     batch["mouth_box"] = np.zeros((n, 4), np.int32)
     windows = []
@@ -132,7 +136,6 @@ def stage_batch(located: Rows, rows: list[int], frames: list[np.ndarray], clean:
         wx0, wy0, wx1, wy1 = roi.window(frame.shape, box)[0]
         windows.append((wx0, wy0, wx1, wy1))
         batch["image"][j] = codec.encode(frame[wy0:wy1, wx0:wx1])
-        batch["crop"][j] = codec.encode(roi.crop(frame, box))
         batch["mouth_box"][j] = (box[0] - wx0, box[1] - wy0, box[2] - wx0, box[3] - wy0)
         poly = np.asarray(located["mouth_polygon"][i], np.float32).reshape(-1, 2) - np.float32([wx0, wy0])
         batch["mouth_polygon"][j] = poly.reshape(-1)

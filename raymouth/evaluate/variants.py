@@ -8,7 +8,7 @@ mouth's detail level from its softness, ``enhance.detail_auto``). ``native`` is 
 chain alone (one model call, no flip ensemble, automatic detail, sharpening or autoencoder).
 ``detail0.5`` / ``detail1``: native + flip with its weights half / all the way to the
 detail-trained ones for every mouth (``enhance.detail``). ``square`` is the first
-version (crop -> 64² -> EDSR x2 -> sharpen -> the seed's autoencoder at 128² -> back);
+version (crop -> 64² -> EDSR x2 -> sharpen -> the write-up's autoencoder at 128² -> back);
 ``sharpen`` and ``bicubic`` run the same 64² square chain with sharpening only / bicubic only.
 ``lapsrn`` / ``fsrcnn`` are the official frozen graphs (slow; evaluate runs them only when asked
 for); ``edsr_*`` and ``ae`` are the first chain's models alone, measured by the bench.
@@ -25,7 +25,7 @@ from raymouth.config import Config
 
 IDENTITY = "identity"
 DEFAULT = "default"
-SEED_SHARPEN = 0.5  # amount of the sharpen variants; the seed names cv2.addWeighted but no amount
+FIRST_VERSION_SHARPEN = 0.5  # amount of the sharpen variants; the write-up names cv2.addWeighted but no amount
 FROZEN_GRAPHS = ("lapsrn", "fsrcnn")
 EVALUATED = (IDENTITY, DEFAULT, "native", "native+flip", "native+sharpen", "native+ae", "detail0.5", "detail1", "square", "sharpen", "bicubic")
 BENCHED = ("native", "native+flip", "native+flip+ae", "bicubic", "fsrcnn", "lapsrn", "edsr_16x64", "edsr_8x32", "ae", "edsr_8x32+ae", "edsr_16x64+ae")
@@ -43,7 +43,7 @@ def variant_overrides(pb_dir: Path | None = None) -> dict[str, list[str]]:
     the frozen graphs are read from ``pb_dir`` (default ``fixture_models_dir()``)."""
     pb = Path(pb_dir) if pb_dir else fixture_models_dir()
     plain = ["enhance.use_autoencoder=false", "enhance.sharpen.amount=0"]
-    sharp = f"enhance.sharpen.amount={SEED_SHARPEN}"
+    sharp = f"enhance.sharpen.amount={FIRST_VERSION_SHARPEN}"
     native = ["enhance.chain=native", "enhance.flip_ensemble=false", "enhance.detail_auto=false", *plain]
     square = ["enhance.chain=square"]
     edsr = [*square, "enhance.sr_backend=edsr", "enhance.use_autoencoder=false"]

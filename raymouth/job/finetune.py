@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from raymouth import models
 from raymouth.config import Config
-from raymouth.data import codec, storage
+from raymouth.data import storage
 from raymouth.data.schema import STATUS_OK
 from raymouth.data.units import spaced
 from raymouth.errors import UserError
@@ -76,7 +76,7 @@ def split_frames(frame_indices: list[int], cfg: Config) -> tuple[set[int], set[i
 def reference_crops(loc: storage.Location, files: list[str], reference_id: str, cfg: Config) -> tuple[Crops, Crops, int]:
     """(train crops, validation crops, frames located) of one reference video, streamed one row
     group at a time (only the chosen frames' images are read); the job's own ``Locate``."""
-    from raymouth.mouth.locate import Locate
+    from raymouth.mouth.locate import Locate, mouth_crop
 
     keys: list[int] = []
     for path in files:
@@ -100,10 +100,9 @@ def reference_crops(loc: storage.Location, files: list[str], reference_id: str, 
                     batch["frame_index"] = np.asarray(t.column("frame_index").to_pylist(), np.int64)
                     out = locate(batch)
                     located += len(rows)
-                    for idx, status, data in zip(batch["frame_index"], out["status"], out["crop"]):
-                        crop = codec.decode(bytes(data))[0] if status == STATUS_OK else None
-                        if crop is not None:
-                            (val if int(idx) in val_idx else train).append((int(idx), crop))
+                    for k, (idx, status) in enumerate(zip(batch["frame_index"], out["status"])):
+                        if status == STATUS_OK:
+                            (val if int(idx) in val_idx else train).append((int(idx), mouth_crop(out, k)))
     return train, val, located
 
 

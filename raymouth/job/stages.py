@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 from raymouth.config import Config, StorageConfig
 from raymouth.data import codec, compose, schema, storage, units
 from raymouth.mouth import roi
+from raymouth.mouth.locate import mouth_crop
 from raymouth.paste import gate, metrics
 
 INTERNAL_COLUMNS = (
-    "crop", "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "landmarks", "_unit",
+    "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "landmarks", "_unit",
 )
 
 
@@ -106,7 +107,7 @@ class EnhanceStage:
             ok = [i for i in rows if batch["status"][i] == schema.STATUS_OK]
             if not ok:
                 continue
-            crops = [codec.decode(batch["crop"][i])[0] for i in ok]
+            crops = [mouth_crop(batch, i) for i in ok]
             if chain.auto_detail:
                 face[ok] = [input_face_sharpness(batch, i) for i in ok]
             ratios = [gate.face_ratio(tuple(face[i])) for i in ok]  # nan where not measured
@@ -115,7 +116,6 @@ class EnhanceStage:
         batch["enhanced_crop"] = out
         batch["face_sharpness"] = face  # the gate's sharpness_ratio_in, not measured twice
         batch.pop("exemplars", None)
-        del batch["crop"]  # nothing after this stage needs it: do not ship it on
         batch["model_version"] = versions
         return batch
 
@@ -128,7 +128,7 @@ class EnhanceStage:
     def _enhance_guided(self, batch: dict[str, np.ndarray], rows: list[int], out: np.ndarray, versions: np.ndarray) -> None:
         from raymouth.job.exemplars import crop_lips
 
-        crops = [codec.decode(batch["crop"][i])[0] for i in rows]
+        crops = [mouth_crop(batch, i) for i in rows]
         lips = [crop_lips(batch["landmarks"][i], tuple(int(v) for v in batch["mouth_box"][i])) for i in rows]
         exemplars = [self.indexes.exemplar(self.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0])) for i in rows]
         for i, enhanced in zip(rows, self.guided.enhance(crops, lips, exemplars)):
@@ -161,10 +161,10 @@ class Composite:
             if status[i] != schema.STATUS_OK:
                 continue
             win, (ox, oy), frame_hw = _window(batch, i)
-            crop_out = _pixels(batch["enhanced_crop"][i])
-            x0, y0, x1, y1 = (int(v) for v in batch["mouth_box"][i])
+            at = roi.Window(ox, oy)
+            crop_out = np.asarray(batch["enhanced_crop"][i])
             polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
-            box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
+            box = at.local(batch["mouth_box"][i])
             reference = _reference(batch, i, (ox, oy), win.shape, frame_hw)
             result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, reference, _measured_face(batch, i))
             for name, value in row_metrics.items():
@@ -176,7 +176,7 @@ class Composite:
             else:
                 cx0, cy0, cx1, cy1 = changed
                 patches[i] = result[cy0:cy1, cx0:cx1]
-                patch_boxes[i] = (cx0 + ox, cy0 + oy, cx1 + ox, cy1 + oy)
+                patch_boxes[i] = at.frame(changed)
         batch["enhanced"] = self._enhanced(batch, patches, patch_boxes)
         batch["patch_box"] = patch_boxes
         batch["status"] = status
@@ -314,11 +314,6 @@ class CompositeAndWrite:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.write(self.composite(batch))
-
-
-def _pixels(value: np.ndarray | bytes) -> np.ndarray:
-    """An image column's value as RGB pixels: an array as it is, encoded bytes decoded."""
-    return np.asarray(value) if isinstance(value, np.ndarray) else codec.decode(bytes(value))[0]
 
 
 def input_face_sharpness(batch: dict[str, np.ndarray], i: int) -> tuple[float, float]:

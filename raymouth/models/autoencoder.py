@@ -1,16 +1,16 @@
-"""The seed's convolutional autoencoder on 128x128x3 mouth crops, exactly as its summary prints.
+"""The write-up's convolutional autoencoder on 128x128x3 mouth crops, exactly as its summary prints.
 
 Encoder (731,576 parameters): six 3x3 stride-2 Conv2D (32, 40, 64, 80, 128, 256 filters) with
 Dropout after the 2nd, 4th and 6th, Flatten, Dense 256 ``latent_vector``. Decoder (1,322,171):
 Dense 1024, Reshape 2x2x256, six 3x3 stride-2 Conv2DTranspose (256, 128, 80, 64, 40, 32) with
 Dropout after the 1st, 3rd, 5th and 6th, and a stride-1 Conv2DTranspose to 3 channels
-``decoder_output``. Layer names are the seed's, so ``summary()`` reads like its write-up.
+``decoder_output``. Layer names are the write-up's, so ``summary()`` reads like its write-up.
 
-What the seed leaves open, chosen here:
+What the write-up leaves open, chosen here:
 - value range: float32 RGB in [0, 1] in and out (the whole chain's convention);
 - activations: ReLU after every hidden conv / transposed conv and ``dense_1``; ``latent_vector``
   linear;
-- dropout: ``AutoencoderConfig.dropout`` (default 0.1) at the seed's three encoder and four decoder
+- dropout: ``AutoencoderConfig.dropout`` (default 0.1) at the write-up's three encoder and four decoder
   places; active only in training;
 - loss: L1 (mean absolute error), Adam 1e-3 (``LOSS``);
 - wiring (``AutoencoderConfig.variant``):
@@ -36,7 +36,7 @@ AE_PX = 128
 LATENT = 256
 LOSS = "mean_absolute_error"  # L1: also the first chain's EDSR (``train.worker``)
 
-# (seed layer index, filters, seed dropout index or None): names are the seed summary's.
+# (write-up layer index, filters, its dropout index or None): names are the write-up summary's.
 ENCODER_SPEC = ((3, 32, None), (4, 40, 4), (5, 64, None), (6, 80, 6), (7, 128, None), (8, 256, 8))
 DECODER_SPEC = ((3, 256, 9), (4, 128, None), (5, 80, 11), (6, 64, None), (7, 40, 13), (8, 32, 14))
 
@@ -50,7 +50,7 @@ MEASURED = {
 
 
 def build_encoder(dropout: float = 0.1) -> keras.Model:
-    """128x128x3 -> 256: the seed's encoder."""
+    """128x128x3 -> 256: the write-up's encoder."""
     inputs = keras.Input(shape=(AE_PX, AE_PX, 3), name="encoder_input")
     x = inputs
     for idx, filters, drop_idx in ENCODER_SPEC:
@@ -63,7 +63,7 @@ def build_encoder(dropout: float = 0.1) -> keras.Model:
 
 
 def build_decoder(dropout: float = 0.1, output_activation: str | None = "sigmoid", zero_init_output: bool = False) -> keras.Model:
-    """256 -> 128x128x3: the seed's decoder; last layer's activation depends on the wiring."""
+    """256 -> 128x128x3: the write-up's decoder; last layer's activation depends on the wiring."""
     inputs = keras.Input(shape=(LATENT,), name="decoder_input")
     x = keras.layers.Dense(2 * 2 * 256, activation="relu", name="dense_1")(inputs)
     x = keras.layers.Reshape((2, 2, 256), name="reshape_1")(x)

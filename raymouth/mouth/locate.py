@@ -10,10 +10,10 @@ Columns added (all other columns are passed through unchanged):
   mouth_box      int32 (n, 4)  x0, y0, x1, y1 (exclusive); zeros when not ok
   mouth_polygon  object  float32 flattened (x0, y0, x1, y1, ...) outer lip polygon, frame pixels;
                          empty when not ok
-  crop           object  PNG bytes of the box's pixels; b"" when not ok
   confidence     float32 face detector score of the chosen face; 0 when none
-  window         object  uint8 (h, w, 3) pixels of ``roi.window`` around the box, all that
-                         compositing reads of the frame (so it never decodes it); empty when not ok
+  window         object  uint8 (h, w, 3) pixels of ``roi.window`` around the box, all that the
+                         model and compositing read of the frame (the crop is ``mouth_crop``: the
+                         box inside the window, never a second copy); empty when not ok
   window_box     int32 (n, 4)  the window in frame pixels; zeros when not ok
   frame_hw       int32 (n, 2)  the decoded frame's height and width; zeros when undecodable
   landmarks      object  float32 flattened (x0, y0, ...) face landmarks (MediaPipe's 478), frame
@@ -56,7 +56,7 @@ class _Row:
 
 
 class Locate:
-    """Ray Data callable: adds status, mouth_box, mouth_polygon, crop, confidence to a batch."""
+    """Ray Data callable: adds status, mouth_box, mouth_polygon, confidence, the window and landmarks to a batch."""
 
     def __init__(self, cfg: Config) -> None:
         from raymouth.mouth.landmarks import Landmarker  # imports mediapipe (and TensorFlow) here only
@@ -180,23 +180,21 @@ class Locate:
         n = len(rows)
         status = np.array([r.status for r in rows], dtype=object)
         boxes, windows_at = np.zeros((n, 4), np.int32), np.zeros((n, 4), np.int32)
-        polygons, crops, windows, points = (np.empty(n, dtype=object) for _ in range(4))
+        polygons, windows, points = (np.empty(n, dtype=object) for _ in range(3))
         for i, row in enumerate(rows):
-            polygons[i], crops[i], windows[i] = np.zeros(0, np.float32), b"", np.zeros((0, 0, 3), np.uint8)
+            polygons[i], windows[i] = np.zeros(0, np.float32), np.zeros((0, 0, 3), np.uint8)
             points[i] = np.zeros(0, np.float32)
             if row.status != STATUS_OK:
                 continue
             boxes[i] = row.box
             polygons[i] = roi.lip_polygons(row.points)[0].reshape(-1).astype(np.float32)
             points[i] = np.asarray(row.points, np.float32).reshape(-1)
-            windows_at[i], local = roi.window(row.shape, row.box)
+            windows_at[i], _ = roi.window(row.shape, row.box)
             windows[i] = self._cut(row, images[i], tuple(windows_at[i]))
-            crops[i] = codec.encode(roi.crop(windows[i], local))
         return {
             "status": status,
             "mouth_box": boxes,
             "mouth_polygon": polygons,
-            "crop": crops,
             "confidence": np.array([r.confidence for r in rows], np.float32),
             "window": windows,
             "window_box": windows_at,
@@ -225,6 +223,15 @@ def _same_size_runs(members: list[int], rows: list[_Row], idx: np.ndarray | None
         else:
             runs.append([i])
     return runs
+
+
+def mouth_crop(batch: dict[str, np.ndarray], i: int) -> np.ndarray:
+    """Row ``i``'s mouth pixels: its box cut from the window it ships; a batch without windows
+    (the evaluation's) holds the window as its ``image``, with boxes in that image's pixels."""
+    box = tuple(int(v) for v in batch["mouth_box"][i])
+    if "window" in batch:
+        return roi.crop(np.asarray(batch["window"][i]), roi.Window.at(batch["window_box"][i]).local(box))
+    return roi.crop(codec.decode(batch["image"][i])[0], box)
 
 
 def _region_around(rgb: np.ndarray, box: roi.Box) -> tuple[np.ndarray, tuple[int, int]]:

@@ -7,6 +7,7 @@ box and only where the mask is non-zero, so every other pixel of a frame stays b
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -161,6 +162,26 @@ def window(shape: Sequence[int], box: Box) -> tuple[Box, Box]:
     wx0, wy0 = max(0, x0 - px), max(0, y0 - py)
     wx1, wy1 = min(shape[1], x1 + px), min(shape[0], y1 + py)
     return (wx0, wy0, wx1, wy1), (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a row's window (``window``) sits in its frame: boxes convert between frame and window pixels."""
+
+    x0: int
+    y0: int
+
+    @classmethod
+    def at(cls, window_box: Sequence[int]) -> "Window":
+        return cls(int(window_box[0]), int(window_box[1]))
+
+    def local(self, box: Sequence[int]) -> Box:
+        """A frame box in window pixels."""
+        return (int(box[0]) - self.x0, int(box[1]) - self.y0, int(box[2]) - self.x0, int(box[3]) - self.y0)
+
+    def frame(self, box: Sequence[int]) -> Box:
+        """A window box in frame pixels."""
+        return (int(box[0]) + self.x0, int(box[1]) + self.y0, int(box[2]) + self.x0, int(box[3]) + self.y0)
 
 
 def crop(frame: np.ndarray, box: Box) -> np.ndarray:

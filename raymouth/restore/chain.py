@@ -5,13 +5,13 @@ the crop's own size. Each crop is mirrored out to its own size rounded up to ``b
 crops of one bucket run through the native EDSR in one batch (``models.edsr.build_edsr_native``:
 pixel-unshuffle, EDSR body, zero-initialised tail, + input; on LiteRT or TensorFlow,
 ``enhance.runtime``), optionally averaged with the mirrored crop's output (``flip_ensemble``),
-then sharpened, then (optional) the seed autoencoder's residual ``ae(x) - x`` is computed at
+then sharpened, then (optional) the write-up's autoencoder's residual ``ae(x) - x`` is computed at
 ``ae_px``² and added back resized (a resized correction, never a resized image), and each crop is
 cut back to its own size. Nothing shrinks the input: resizing a 168x110 mouth to 64² and back cost 10 dB.
 
 ``enhance.chain=square``: the first version, crop -> ``sr_input_px``² -> super-resolution
 backend -> sharpen -> ``ae_px``² -> autoencoder -> back to the crop's size; kept so the
-evaluation can show both (the seed's chain as drawn is ``square`` with the direct autoencoder).
+evaluation can show both (the write-up's chain as drawn is ``square`` with the direct autoencoder).
 
 Value ranges: crops come in and go out as RGB uint8 (H, W, 3); every model in between sees float32
 RGB in [0, 1] (``to_float`` / ``to_uint8`` are the only conversions), clipped after each stage.
@@ -234,7 +234,7 @@ def build_ae(enh: EnhanceConfig):
     if not enh.use_autoencoder:
         return None, ""
     if enh.ae_px != 128:
-        raise ValueError(f"enhance.ae_px must be 128 with the seed's autoencoder, got {enh.ae_px}")
+        raise ValueError(f"enhance.ae_px must be 128 with the write-up's autoencoder, got {enh.ae_px}")
     return _model("autoencoder", enh, f"ae_{enh.autoencoder.variant}")
 
 

@@ -1,4 +1,4 @@
-"""Unsharp masking, the seed's ``cv2.addWeighted`` sharpening.
+"""Unsharp masking, the write-up's ``cv2.addWeighted`` sharpening.
 
 Sharpening lowers PSNR (0.4-0.6 dB); its value, if any, is perceived sharpness,
 so the amount is a config value (``SharpenConfig.amount``, 0 = off) that evaluation decides.

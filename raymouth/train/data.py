@@ -13,6 +13,7 @@ from raymouth.config import Config
 from raymouth.data import codec, storage
 from raymouth.data.schema import STATUS_OK
 from raymouth.errors import UserError
+from raymouth.mouth.locate import mouth_crop
 from raymouth.train import degrade
 
 
@@ -45,12 +46,10 @@ def make_pairs(batch: dict[str, np.ndarray], cfg: Config, pairs_per_frame: int, 
 
     s, px = sr_input_size(cfg), cfg.enhance.ae_px
     keys, vids, xs, ys = [], [], [], []
-    for vid, idx, status, data in zip(batch["video_id"], batch["frame_index"], batch["status"], batch["crop"]):
+    for i, (vid, idx, status) in enumerate(zip(batch["video_id"], batch["frame_index"], batch["status"])):
         if status != STATUS_OK:
             continue
-        crop, _ = codec.decode(bytes(data))
-        if crop is None:
-            continue
+        crop = mouth_crop(batch, i)
         for k in range(pairs_per_frame):
             clean = np.ascontiguousarray(crop[:, ::-1]) if (k % 2 and cfg.train.flip and not validation) else crop
             x, y = training_pair(clean, pair_seed(cfg.train.seed, str(vid), int(idx), k), cfg)
@@ -73,7 +72,7 @@ def clean_crops(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         "key": np.array([f"{batch['video_id'][i]}:{int(batch['frame_index'][i])}" for i in ok], dtype=object),
         "video_id": np.array([str(batch["video_id"][i]) for i in ok], dtype=object),
-        "crop": np.array([bytes(batch["crop"][i]) for i in ok], dtype=object),
+        "crop": np.array([codec.encode(mouth_crop(batch, i)) for i in ok], dtype=object),  # stored: lossless PNG
     }
 
 
