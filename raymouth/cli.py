@@ -194,6 +194,8 @@ def cmd_demo(args, cfg) -> int:
     for p in outputs:
         print(f"  {p}")
     print(f"  {os.path.join(summary['output'], 'summary.json')}")
+    if os.path.isfile(os.path.join(summary["output"], "report.html")):
+        print(f"  {os.path.join(summary['output'], 'report.html')}  (open it in a browser)")
     return 0
 
 
