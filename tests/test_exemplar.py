@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import fixture_path
 
+from raymouth.data import codec
 from raymouth.exemplar import align as al
 from raymouth.exemplar import index as ix
 from raymouth.exemplar import retrieve as rt
@@ -92,7 +93,7 @@ def test_hysteresis_keeps_the_exemplar_unless_much_better(index):
 def _native(table, i):
     r = table.to_pylist()[i]
     lips = np.asarray(r["lips_px"], np.float64).reshape(-1, 2) - np.asarray(r["box"][:2], np.float64)
-    return ix.unpng(r["native_png"]), lips
+    return codec.decode(r["native_png"])[0], lips
 
 
 def test_alignment_flow_beats_similarity_on_another_frame(table, index):

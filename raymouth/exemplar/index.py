@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raymouth.data import codec
 from raymouth.mouth import roi
 
 CANON_W, CANON_H = 160, 128
@@ -101,19 +102,6 @@ def native_box(points: np.ndarray, frame_shape) -> roi.Box | None:
     return (x0, y0, x1, y1)
 
 
-def png(rgb: np.ndarray) -> bytes:
-    """RGB uint8 -> PNG bytes."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
-def unpng(data: bytes) -> np.ndarray:
-    """PNG bytes -> RGB uint8."""
-    return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def row_for(rgb: np.ndarray, points: np.ndarray, clip: str, frame: int, time_s: float, native: bool = False) -> dict | None:
     """One index row for a frame and its 478 points (None when the mouth is degenerate)."""
     try:
@@ -129,7 +117,7 @@ def row_for(rgb: np.ndarray, points: np.ndarray, clip: str, frame: int, time_s: 
         "lips_canon": apply(shape.to_canon, pts[LIPS]).astype(np.float32).ravel().tolist(),
         "to_canon": shape.to_canon.ravel().tolist(), "opening": shape.opening, "mouth_px": shape.mouth_px,
         "face_px": float(np.ptp(pts[:, 0])), "teeth_frac": teeth_fraction(canon, apply(shape.to_canon, inner)),
-        "crop_png": png(canon),
+        "crop_png": codec.encode(canon),
     }
     row["teeth"] = bool(row["teeth_frac"] > 0.15 and shape.opening > 0.04)
     if native:
@@ -137,7 +125,7 @@ def row_for(rgb: np.ndarray, points: np.ndarray, clip: str, frame: int, time_s: 
         if box is None:
             return None
         row["box"] = list(box)
-        row["native_png"] = png(roi.crop(rgb, box))
+        row["native_png"] = codec.encode(roi.crop(rgb, box))
         row["lips_px"] = pts[LIPS].astype(np.float32).ravel().tolist()
     return row
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from raymouth.exemplar.index import LIPS, POSE_POINTS, Shape, unpng
+from raymouth.data import codec
+from raymouth.exemplar.index import LIPS, POSE_POINTS, Shape
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class MouthIndex:
 
     def crop(self, i: int) -> np.ndarray:
         """Canonical RGB crop of entry ``i``."""
-        return unpng(self.table.column("crop_png")[int(i)].as_py())
+        return codec.decode(self.table.column("crop_png")[int(i)].as_py())[0]
 
     def subset(self, keep: np.ndarray) -> "MouthIndex":
         """The entries where ``keep`` (bool or indices) holds."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import sys
 import time
 from dataclasses import dataclass
@@ -25,9 +24,11 @@ import cv2
 import numpy as np
 
 from raymouth.config import DegradeConfig
+from raymouth.data import codec
 from raymouth.exemplar import align as al
 from raymouth.exemplar import index as ix
 from raymouth.exemplar import retrieve as rt
+from raymouth.paste import metrics
 from raymouth.train import degrade as dg
 
 FIXTURES = Path(os.environ.get("RAYMOUTH_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "fixtures"))
@@ -152,7 +153,7 @@ def clip_samples(table, pairs_per_row: int = 2, seed: int = 0, ph: int = 56, pw:
             if not near:
                 continue
             e = near[int(rng.integers(len(near)))]
-            clean = ix.unpng(r["native_png"])
+            clean = codec.decode(r["native_png"])[0]
             deg = degrade_mixed(clean, r["face_px"], int(rng.integers(1 << 62)))
             seen = lips + rng.normal(0, 0.01 * r["mouth_px"], lips.shape)  # landmarks of a degraded mouth are noisy
             a = al.align(deg, seen, mi.crop(e), mi.lips_canon[e])
@@ -279,12 +280,6 @@ def degrade_frame(frame: np.ndarray, strength: str, face_px: float) -> np.ndarra
     return eval_wav2lip(frame, face_px) if strength == "wav2lip" else dg.fixed(frame, strength)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of uint8 images (capped at 100 for identical ones)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
 def _runner(model, exemplar: bool):
     """(crop, aligned, confidence) uint8/float -> uint8 output of a guided model."""
     def run(crop: np.ndarray, ex: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -353,7 +348,7 @@ def eval_clip(clip: Path, run: dict, landmarker, strengths=EVAL_STRENGTHS, count
             a = al.align(crop, lips, ref.crop(chosen[0]), ref.lips_canon[chosen[0]])
             inner = (slice(mbox[1] - box[1], mbox[3] - box[1]), slice(mbox[0] - box[0], mbox[2] - box[0]))
             for name, fn in run.items():
-                res[strength][name].append(psnr(fn(crop, a.image, a.confidence)[inner], clean[inner]))
+                res[strength][name].append(metrics.psnr(fn(crop, a.image, a.confidence)[inner], clean[inner]))
     return res
 
 
