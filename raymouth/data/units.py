@@ -40,20 +40,31 @@ class Unit:
         return Unit(str(row["unit_id"]), str(row["path"]), tuple(int(g) for g in row["row_groups"]), int(row["rows"]))
 
 
+def _ingested(loc: storage.Location) -> tuple[set[str], list[str]] | None:
+    """A dataset made by ``raymouth ingest``: the video ids with a commit marker
+    (``videos/<id>.parquet``) and every frames file; None for a plain folder of Parquet."""
+    videos = storage.list_files(loc.join("videos"), ".parquet")
+    if not videos:
+        return None
+    return {posixpath.splitext(posixpath.basename(v))[0] for v in videos}, storage.list_files(loc.join("frames"), ".parquet")
+
+
+def _video_of(frames_file: str) -> str:
+    return posixpath.basename(posixpath.dirname(frames_file))
+
+
 def input_files(loc: storage.Location) -> list[str]:
     """Parquet files of a frames dataset.
 
     A dataset made by ``raymouth ingest`` is read only for videos whose commit marker
     (``videos/<id>.parquet``) exists, so a half-ingested video is never enhanced.
     """
-    info = loc.fs.get_file_info(loc.path)
-    if info.type == storage.pafs.FileType.File:
+    if loc.fs.get_file_info(loc.path).type == storage.pafs.FileType.File:
         return [loc.path]
-    videos = storage.list_files(loc.join("videos"), ".parquet")
-    if videos:
-        done = {posixpath.splitext(posixpath.basename(v))[0] for v in videos}
-        files = storage.list_files(loc.join("frames"), ".parquet")
-        return [f for f in files if posixpath.basename(posixpath.dirname(f)) in done]
+    ingested = _ingested(loc)
+    if ingested is not None:
+        done, files = ingested
+        return [f for f in files if _video_of(f) in done]
     return [f for f in storage.list_files(loc, ".parquet") if "/_" not in f and "/." not in f]
 
 
@@ -62,12 +73,11 @@ def incomplete_videos(loc: storage.Location) -> list[str]:
     that was stopped half-way): ``input_files`` leaves them out, so a run names them."""
     if loc.fs.get_file_info(loc.path).type == storage.pafs.FileType.File:
         return []
-    videos = storage.list_files(loc.join("videos"), ".parquet")
-    if not videos:
+    ingested = _ingested(loc)
+    if ingested is None:
         return []
-    done = {posixpath.splitext(posixpath.basename(v))[0] for v in videos}
-    folders = {posixpath.basename(posixpath.dirname(f)) for f in storage.list_files(loc.join("frames"), ".parquet")}
-    return sorted(folders - done)
+    done, files = ingested
+    return sorted({_video_of(f) for f in files} - done)
 
 
 def plan(loc: storage.Location, rows_per_unit: int, check_schema=None) -> list[Unit]:

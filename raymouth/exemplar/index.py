@@ -192,12 +192,12 @@ def write_index(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
-def read_index(path: str | Path) -> pa.Table:
-    """Read an index, refusing files of another format."""
-    table = pq.read_table(path)
+def read_index(source: str | Path | bytes) -> pa.Table:
+    """Read an index (a path, or a file's bytes), refusing files of another format."""
+    table = pq.read_table(pa.BufferReader(source) if isinstance(source, bytes) else source)
     meta = table.schema.metadata or {}
     if meta.get(b"format") != INDEX_FORMAT.encode():
-        raise ValueError(f"{path} is not a {INDEX_FORMAT} file")
+        raise ValueError(f"{'these bytes are' if isinstance(source, bytes) else f'{source} is'} not a {INDEX_FORMAT} file")
     return table
 
 

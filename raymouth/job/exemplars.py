@@ -16,14 +16,16 @@ import time
 from typing import Callable
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymouth.config import Config
 from raymouth.data import codec, storage
+from raymouth.data.schema import STATUS_OK
 from raymouth.data.units import spaced
-from raymouth.exemplar.index import INDEX_FORMAT, LIPS, Shape, lip_shape, row_for, to_table
+from raymouth.exemplar.index import INDEX_FORMAT, LIPS, Shape, lip_shape, read_index, row_for, to_table
 from raymouth.exemplar.retrieve import MouthIndex, distances
-from raymouth.job.reference import ReferencePlan
+from raymouth.job.reference import ReferencePlan, frame_indices, wanted_rows
 from raymouth.restore.guided import Exemplar
 
 INDEX = "index.parquet"
@@ -56,34 +58,18 @@ def build_index(ref_uri: str, files: list[str], reference_id: str, run_uri: str,
 
 
 def _wanted_frames(loc: storage.Location, files: list[str], reference_id: str, cfg: Config) -> list[int]:
-    indices: list[int] = []
-    for path in files:
-        with loc.fs.open_input_file(path) as f:
-            t = pq.read_table(f, columns=["video_id", "frame_index"])
-        indices += [int(i) for v, i in zip(t.column("video_id").to_pylist(), t.column("frame_index").to_pylist()) if v == reference_id]
-    every = sorted(indices)[:: cfg.reference.index_every]
+    every = sorted(frame_indices(loc, files, reference_id))[:: cfg.reference.index_every]
     return [every[p] for p in spaced(len(every), cfg.reference.index_max_frames)]
 
 
 def _frames(loc: storage.Location, files: list[str], reference_id: str, wanted: set[int]):
     """(frame_index, seconds, RGB) of the wanted frames, streamed row group by row group."""
-    for path in files:
-        with loc.fs.open_input_file(path) as f:
-            pf = pq.ParquetFile(f)
-            names = set(pf.schema_arrow.names)
-            for g in range(pf.metadata.num_row_groups):
-                keys = pf.read_row_group(g, columns=["video_id", "frame_index"])
-                take = [k for k, (v, i) in enumerate(zip(keys.column("video_id").to_pylist(), keys.column("frame_index").to_pylist()))
-                        if v == reference_id and int(i) in wanted]
-                if not take:
-                    continue
-                cols = ["frame_index", "image", "fps"] + (["timestamp"] if "timestamp" in names else [])
-                t = pf.read_row_group(g, columns=cols).take(take)
-                for row in t.to_pylist():
-                    rgb, _ = codec.decode(row["image"])
-                    if rgb is not None:
-                        seconds = row.get("timestamp") if row.get("timestamp") is not None else row["frame_index"] / max(row["fps"] or 25.0, 1e-6)
-                        yield int(row["frame_index"]), float(seconds), rgb
+    for t in wanted_rows(loc, files, reference_id, wanted, ["frame_index", "image", "fps", "timestamp"]):
+        for row in t.to_pylist():
+            rgb, _ = codec.decode(row["image"])
+            if rgb is not None:
+                seconds = row.get("timestamp") if row.get("timestamp") is not None else row["frame_index"] / max(row["fps"] or 25.0, 1e-6)
+                yield int(row["frame_index"]), float(seconds), rgb
 
 
 def build_all(ref_plan: ReferencePlan, run_loc: storage.Location, cfg: Config, log: Callable[[str], None] = print) -> dict[str, str]:
@@ -103,11 +89,11 @@ def build_all(ref_plan: ReferencePlan, run_loc: storage.Location, cfg: Config, l
     return {video: index_loc(run_loc, ref).uri for video, ref in ref_plan.assignments.items()}
 
 
-def _read_index(uri: str, data: bytes):
-    table = pq.read_table(io.BytesIO(data))
-    if (table.schema.metadata or {}).get(b"format") != INDEX_FORMAT.encode():
-        raise storage.StorageError(f"{uri}: not a {INDEX_FORMAT} file")
-    return table
+def _read_index(uri: str, data: bytes) -> pa.Table:
+    try:
+        return read_index(data)
+    except ValueError:
+        raise storage.StorageError(f"{uri}: not a {INDEX_FORMAT} file") from None
 
 
 class Indexes:
@@ -150,7 +136,7 @@ class Retriever:
             video = str(batch["video_id"][i])
             uri = self.by_video.get(video)
             points = np.asarray(batch["landmarks"][i], np.float32).reshape(-1, 2)
-            if uri is None or batch["status"][i] != "ok" or len(points) == 0:
+            if uri is None or batch["status"][i] != STATUS_OK or len(points) == 0:
                 self.previous.pop(video, None)
                 continue
             index = self.indexes.get(uri)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from raymouth import models
 from raymouth.config import Config
@@ -33,7 +32,7 @@ from raymouth.data import storage
 from raymouth.data.schema import STATUS_OK
 from raymouth.data.units import spaced
 from raymouth.errors import UserError
-from raymouth.job.reference import ReferencePlan
+from raymouth.job.reference import ReferencePlan, frame_indices, wanted_rows
 from raymouth.paste.metrics import pooled_psnr
 from raymouth.train import degrade
 
@@ -78,31 +77,17 @@ def reference_crops(loc: storage.Location, files: list[str], reference_id: str, 
     group at a time (only the chosen frames' images are read); the job's own ``Locate``."""
     from raymouth.mouth.locate import Locate, mouth_crop
 
-    keys: list[int] = []
-    for path in files:
-        with loc.fs.open_input_file(path) as f:
-            t = pq.read_table(f, columns=["video_id", "frame_index"])
-        keys += [int(i) for v, i in zip(t.column("video_id").to_pylist(), t.column("frame_index").to_pylist()) if v == reference_id]
-    train_idx, val_idx = split_frames(keys, cfg)
-    wanted = train_idx | val_idx
+    train_idx, val_idx = split_frames(frame_indices(loc, files, reference_id), cfg)
     train, val, located = [], [], 0
     with Locate(cfg) as locate:
-        for path in files:
-            with loc.fs.open_input_file(path) as f:
-                pf = pq.ParquetFile(f)
-                for g in range(pf.metadata.num_row_groups):
-                    t = pf.read_row_group(g, columns=["video_id", "frame_index"])
-                    rows = [k for k, (v, i) in enumerate(zip(t.column("video_id").to_pylist(), t.column("frame_index").to_pylist())) if v == reference_id and int(i) in wanted]
-                    if not rows:
-                        continue
-                    t = pf.read_row_group(g, columns=["video_id", "frame_index", "image"]).take(rows)
-                    batch = {name: np.array(t.column(name).to_pylist(), dtype=object) for name in ("video_id", "image")}
-                    batch["frame_index"] = np.asarray(t.column("frame_index").to_pylist(), np.int64)
-                    out = locate(batch)
-                    located += len(rows)
-                    for k, (idx, status) in enumerate(zip(batch["frame_index"], out["status"])):
-                        if status == STATUS_OK:
-                            (val if int(idx) in val_idx else train).append((int(idx), mouth_crop(out, k)))
+        for t in wanted_rows(loc, files, reference_id, train_idx | val_idx, ["video_id", "frame_index", "image"]):
+            batch = {name: np.array(t.column(name).to_pylist(), dtype=object) for name in ("video_id", "image")}
+            batch["frame_index"] = np.asarray(t.column("frame_index").to_pylist(), np.int64)
+            out = locate(batch)
+            located += t.num_rows
+            for k, (idx, status) in enumerate(zip(batch["frame_index"], out["status"])):
+                if status == STATUS_OK:
+                    (val if int(idx) in val_idx else train).append((int(idx), mouth_crop(out, k)))
     return train, val, located
 
 

@@ -31,6 +31,7 @@ class RunInUse(UserError, RuntimeError):
 class Lease:
     loc: storage.Location
     token: str
+    started: float
     stop: threading.Event = field(default_factory=threading.Event)
 
     def release(self) -> None:
@@ -43,18 +44,18 @@ class Lease:
             pass
 
 
-def take(run_loc: storage.Location, now: float | None = None) -> Lease:
+def take(run_loc: storage.Location) -> Lease:
     """The run's lease, or ``RunInUse`` when a live driver holds it."""
     loc = run_loc.join(NAME)
-    theirs = _read(loc) if storage.exists(loc) else {}
-    if theirs and _alive(theirs, time.time() if now is None else now):
+    theirs = _read(loc)  # {} when there is none
+    if theirs and _alive(theirs, time.time()):
         since = time.strftime("%H:%M:%S", time.localtime(theirs.get("started", 0)))
         raise RunInUse(
             f"run {run_loc.uri} is being run by another driver (host {theirs.get('host')}, pid {theirs.get('pid')}, "
             f"since {since}); wait for it, or stop it and re-run to resume"
         )
-    lease = Lease(loc, uuid.uuid4().hex)
-    _beat(lease, started=time.time())
+    lease = Lease(loc, uuid.uuid4().hex, time.time())
+    _beat(lease)
     threading.Thread(target=_heartbeat, args=(lease,), daemon=True).start()
     return lease
 
@@ -88,9 +89,8 @@ def _read(loc: storage.Location) -> dict:
         return {}
 
 
-def _beat(lease: Lease, started: float | None = None) -> None:
-    record = {"token": lease.token, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
-    record["started"] = started if started is not None else _read(lease.loc).get("started", record["heartbeat"])
+def _beat(lease: Lease) -> None:
+    record = {"token": lease.token, "host": socket.gethostname(), "pid": os.getpid(), "started": lease.started, "heartbeat": time.time()}
     storage.write_bytes(lease.loc, json.dumps(record).encode())
 
 

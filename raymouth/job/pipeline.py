@@ -189,9 +189,9 @@ PROGRESS_EVERY_S = 5.0  # a progress line this often when the console is not a t
 def run(in_uri: str, out_uri: str, run_id: str | None, cfg: Config, log=print, ref_uri: str | None = None, ref_map: str | None = None) -> dict:
     """Enhance a frames dataset into ``out_uri/<run_id>/``; returns (and writes) the run summary.
 
-    With ``ref_uri`` (source clips of the same people) each referenced identity is fine-tuned
-    first (``finetune``; finished fine-tunes of a resumed run are reused), then the graph runs
-    with each video's kept model."""
+    With ``ref_uri`` (source clips of the same people) each reference is first fine-tuned on
+    (``finetune``) or indexed for the guided restorer (``reference.mode=guided``, ``exemplars``);
+    finished ones of a resumed run are reused. The lease taken by ``prepare`` is released at the end."""
     plan = prepare(in_uri, out_uri, run_id or new_run_id(), cfg, ref_uri, ref_map)
     try:
         return _execute(plan, cfg, log)

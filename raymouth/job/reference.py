@@ -16,7 +16,9 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from typing import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raymouth.config import Config
@@ -77,6 +79,31 @@ def read_map(uri: str, cfg: Config) -> dict[str, str]:
         mapping.setdefault(vid, ref)
         first_line.setdefault(vid, n)
     return mapping
+
+
+def frame_indices(loc: storage.Location, files: list[str], video_id: str) -> list[int]:
+    """The frame indices of one video of a frames dataset; only the key columns are read."""
+    found: list[int] = []
+    for path in files:
+        with loc.fs.open_input_file(path) as f:
+            t = pq.read_table(f, columns=["video_id", "frame_index"])
+        found += [int(i) for v, i in zip(t.column("video_id").to_pylist(), t.column("frame_index").to_pylist()) if v == video_id]
+    return found
+
+
+def wanted_rows(loc: storage.Location, files: list[str], video_id: str, wanted: set[int], columns: list[str]) -> Iterator[pa.Table]:
+    """Row group by row group, the rows of ``video_id`` whose frame index is ``wanted``: only their
+    ``columns`` (those the file has) are read, so a reference's images are never held whole."""
+    for path in files:
+        with loc.fs.open_input_file(path) as f:
+            pf = pq.ParquetFile(f)
+            present = [c for c in columns if c in pf.schema_arrow.names]
+            for g in range(pf.metadata.num_row_groups):
+                keys = pf.read_row_group(g, columns=["video_id", "frame_index"])
+                take = [k for k, (v, i) in enumerate(zip(keys.column("video_id").to_pylist(), keys.column("frame_index").to_pylist()))
+                        if v == video_id and int(i) in wanted]
+                if take:
+                    yield pf.read_row_group(g, columns=present).take(take)
 
 
 def video_files(loc: storage.Location, files: list[str]) -> dict[str, list[str]]:
