@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from raymouth import config as config_mod
-from raymouth.cluster import VERBOSE_ENV
+from raymouth.console import VERBOSE_ENV
 from raymouth.errors import user_error_in
 
 
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(args.config, args.overrides)
         return COMMANDS[args.command](args, cfg) or 0
     except KeyboardInterrupt:
-        print("raymouth: interrupted; re-run the same command to resume", file=sys.stderr)
+        signal.signal(signal.SIGINT, _stop_now)  # Ray's shutdown runs next; a second Ctrl-C ends it quietly
+        print("raymouth: interrupted; re-run the same command to resume (Ctrl-C again to stop at once)", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - user errors become one line; others keep their traceback
         user = user_error_in(exc)  # itself, or the cause of a Ray task/actor error
@@ -111,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"raymouth: error: {_one_line(user)}", file=sys.stderr)
         return user.exit_code
+
+
+def _stop_now(signum: int, frame: Any) -> None:
+    """A second Ctrl-C during the clean-up after the first: leave at once, without a traceback
+    from whatever clean-up (Ray's shutdown at exit) it lands in; finished work is on storage."""
+    os._exit(130)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -5,18 +5,12 @@ import os
 from dataclasses import dataclass
 
 from raymouth.config import Config
-from raymouth.errors import UserError
+from raymouth.console import VERBOSE_ENV, verbose  # noqa: F401 - VERBOSE_ENV: where the CLI sets it
+from raymouth.errors import UserError, one_line
 
 
 class ClusterError(UserError, RuntimeError):
     """The cluster cannot run the job as configured; the message is one line for the user."""
-
-
-VERBOSE_ENV = "RAYMOUTH_VERBOSE"  # "1": show every worker's output and Ray's own logs (`--verbose`)
-
-
-def verbose() -> bool:
-    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
 def ensure_ray(cfg: Config | None = None, worker_output: bool = False) -> None:
@@ -38,7 +32,13 @@ def ensure_ray(cfg: Config | None = None, worker_output: bool = False) -> None:
         return
     loud = verbose()
     address = os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, log_to_driver=loud or worker_output, configure_logging=True, logging_level="INFO" if loud else "ERROR")
+    try:
+        ray.init(address=address, log_to_driver=loud or worker_output, configure_logging=True, logging_level="INFO" if loud else "ERROR")
+    except Exception as exc:  # noqa: BLE001 - any failure to start or join is the user's to fix: one line
+        ray.shutdown()  # leave nothing running that the failed start began
+        if address:
+            raise ClusterError(f"could not join the Ray cluster at {address}: {one_line(exc)}") from None
+        raise ClusterError(f"could not start a local Ray cluster: {one_line(exc)}; is another one running? (join it with RAY_ADDRESS=auto)") from None
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = loud or sys.stdout.isatty()
     ctx.enable_operator_progress_bars = True

@@ -247,3 +247,33 @@ def test_detail_moves_the_shipped_weights_toward_the_detail_weights():
     assert ("enhance.native_detail_weights", detail_file) in weight_files(enh(detail=0.5))
     assert all(key != "enhance.native_detail_weights" for key, _ in weight_files(enh(detail_auto=False)))
     assert ("enhance.native_detail_weights", detail_file) in weight_files(enh())  # automatic detail needs them
+
+
+def test_soft_pairs_have_a_softened_clean_target_and_leave_other_pairs_unchanged():
+    from raymouth.paste.metrics import sharpness
+    from raymouth.train.pairs import native_training_pair
+
+    cfg = _cfg(chain="native")
+    soft = cfg.with_(degrade__soft_rate=0.5)
+    crop = sample_crops(1, min_side=96, max_side=97)[0]
+    plain = [native_training_pair(crop, s, cfg, 96) for s in range(60)]
+    mixed = [native_training_pair(crop, s, soft, 96) for s in range(60)]
+    softened = [s for s in range(60) if not np.array_equal(plain[s][1], mixed[s][1])]
+    assert 15 <= len(softened) <= 45  # about half
+    for s in range(60):
+        if s not in softened:  # the same pair as without soft pairs: the degrade draw is untouched
+            np.testing.assert_array_equal(plain[s][0], mixed[s][0])
+    assert all(sharpness(mixed[s][1]) < sharpness(plain[s][1]) for s in softened)
+
+
+def test_flip_max_px_keeps_the_flip_ensemble_for_small_mouths_only():
+    small = np.ascontiguousarray(sample_crops(1, seed=5, min_side=70, max_side=90)[0][:, :64])
+    large = np.ascontiguousarray(sample_crops(1, seed=6, min_side=150, max_side=160)[0])
+    plain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False}}))
+    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True}}))
+    some = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True, "flip_max_px": 128}}))
+    got = some([small, large])
+    np.testing.assert_array_equal(got[0], flip([small])[0])
+    np.testing.assert_array_equal(got[1], plain([large])[0])
+    assert not np.array_equal(flip([large])[0], plain([large])[0])  # the flip does change a large mouth
+    assert "+flip<=128" in some.model_version

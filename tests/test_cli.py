@@ -385,3 +385,124 @@ def test_a_run_id_that_is_not_one_safe_name_is_refused_and_nothing_is_written(fr
     proc = cli("enhance", str(frames_ds), "--out", str(out), "--run-id", run_id, "--set", "enhance.native_weights=random")
     assert_one_line_error(proc, "--run-id")
     assert not out.exists() and not (tmp_path / "escaped").exists() and not Path("/abs/path").exists()
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_during_the_clean_up_ends_quietly(tmp_path):
+    """First Ctrl-C: the resume hint and exit 130; a second one while Ray shuts down at exit used to
+    print a KeyboardInterrupt traceback from wherever the clean-up was."""
+    import signal
+
+    env = dict(os.environ, RAY_ADDRESS="local")
+    proc = subprocess.Popen([sys.executable, "-m", "raymouth.cli", "demo", "--workdir", str(tmp_path / "w")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if "rows written" in line:  # the cluster is up and the job is running
+                break
+        proc.send_signal(signal.SIGINT)
+        for line in proc.stderr:
+            if "interrupted" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(120)
+        rest = proc.stderr.read()
+    finally:
+        proc.kill()
+    assert rc == 130
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
+
+
+def test_images_that_cannot_be_read_at_all_are_kept_as_rows(tmp_path):
+    """A broken link or a folder with an image's name used to vanish from the listing: a frame lost
+    without a word. Each is now a row whose image enhance marks decode_error."""
+    import itertools
+
+    from raymouth.data import video
+    from raymouth.data.ingest import ingest
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, (_, _, rgb) in enumerate(itertools.islice(video.iter_frames(fixture_path("video/ip_lap_129.mp4")), 5)):
+        (folder / f"f{i}.png").write_bytes(codec.encode(rgb))
+    (folder / "f1.png").unlink()
+    (folder / "f1.png").symlink_to(tmp_path / "gone.png")  # broken link
+    (folder / "f3.png").unlink()
+    (folder / "f3.png").mkdir()  # not a file at all
+    summary = ingest([str(folder)], str(tmp_path / "ds"), config.load(), use_ray=False)
+    assert summary["frames"] == 5
+    table = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "ds" / "frames" / "shots").glob("*.parquet"))])
+    assert table.column("frame_index").to_pylist() == list(range(5))
+    images = table.column("image").to_pylist()
+    assert [codec.decode(images[i])[0] is None for i in range(5)] == [False, True, False, True, False]
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path):
+    from raymouth.data import video
+
+    with pytest.raises(video.VideoError, match="cannot list the folder"):
+        video.image_files(tmp_path / "missing")
+
+
+def test_evaluate_with_references_checks_its_arguments_before_any_work(tmp_path):
+    assert_one_line_error(cli("evaluate", "--reference", "--out", str(tmp_path / "e")), "--reference needs clean clips")
+    assert_one_line_error(cli("evaluate", "--pairs", str(tmp_path), "--out", str(tmp_path / "e")), "no <name>_output.mp4")
+    assert_one_line_error(cli("evaluate", "x.mp4", "--reference", "--ref-share", "1.5", "--out", str(tmp_path / "e")), "--ref-share")
+    assert not (tmp_path / "e").exists()
+
+
+# ---------------------------------------------------------------- permissions
+
+
+def _without_permission(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a process that obeys file permissions: root keeps its uid but loses the two
+    capabilities that let it read anything (setpriv, util-linux)."""
+    import shutil
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv (util-linux) is absent: no way to lose read permission")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    return subprocess.run([*prefix, sys.executable, "-m", "raymouth.cli", *args], capture_output=True, text=True, timeout=180, env=env or {**os.environ, **NO_CLUSTER})
+
+
+def test_folders_without_read_permission_are_one_line_and_an_unreadable_image_is_a_row(tmp_path, frames_ds):
+    import itertools
+
+    from raymouth.data import video
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for i, (_, _, rgb) in enumerate(itertools.islice(video.iter_frames(fixture_path("video/ip_lap_129.mp4")), 3)):
+        (shots / f"f{i}.png").write_bytes(codec.encode(rgb))
+    try:
+        (shots / "f1.png").chmod(0)
+        got = _without_permission("ingest", str(shots), "--out", str(tmp_path / "ds"))
+        assert got.returncode == 0, got.stderr[-2000:]
+        images = pa.concat_tables([pq.read_table(f) for f in sorted((tmp_path / "ds" / "frames" / "shots").glob("*.parquet"))]).column("image").to_pylist()
+        assert [codec.decode(b)[0] is None for b in images] == [False, True, False]  # enhance: decode_error
+
+        shots.chmod(0)
+        assert_one_line_error(_without_permission("ingest", str(shots), "--out", str(tmp_path / "ds2")), "cannot list the folder", "Permission denied")
+
+        video_dir = next((frames_ds / "frames").iterdir())
+        video_dir.chmod(0)
+        assert_one_line_error(_without_permission("enhance", str(frames_ds), "--out", str(tmp_path / "out")), "cannot list it", "Permission denied")
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+    finally:
+        for p in (shots, shots / "f1.png", *(frames_ds / "frames").iterdir()):
+            p.chmod(0o755)
+
+
+def test_a_local_cluster_that_cannot_start_is_one_line_and_leaves_nothing_running(tmp_path, frames_ds):
+    """Ray cannot make its session folder (RAY_TMPDIR without write permission): one line, exit 2."""
+    locked = tmp_path / "ray-tmp"
+    locked.mkdir(mode=0o500)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(locked)
+    try:
+        got = _without_permission("enhance", str(frames_ds), "--out", str(tmp_path / "out"), env=env)
+    finally:
+        locked.chmod(0o755)
+    assert_one_line_error(got, "could not start a local Ray cluster", "Permission denied")
+    assert not any(locked.iterdir())  # nothing of a Ray session was left behind

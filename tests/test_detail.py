@@ -28,3 +28,16 @@ def test_automatic_detail_needs_detail_weights_of_the_same_lineage():
     assert not auto_detail(with_native_weights(cfg, "person.keras").enhance)
     assert not auto_detail(from_dict({"enhance": {"chain": "square"}}).enhance)
     assert not auto_detail(from_dict({"enhance": {"detail_auto": False}}).enhance)
+
+
+def test_the_levels_built_at_start_are_every_level_a_mouth_can_get():
+    from raymouth.config import EnhanceConfig
+    import numpy as np
+
+    from raymouth.restore.detail import detail_level, detail_levels
+
+    for step, floor in ((0.5, 0.0), (0.3, 0.0), (0.25, 0.5), (1.0, 0.0)):
+        enh = EnhanceConfig(detail_step=step, detail=floor)
+        reachable = {detail_level(r, enh) for r in np.linspace(0.0, 2.0, 2001)}
+        assert reachable == set(detail_levels(enh)), (step, floor)
+    assert detail_levels(EnhanceConfig(detail_auto=False, detail=0.5)) == [0.5]

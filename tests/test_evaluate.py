@@ -263,3 +263,19 @@ def test_reference_dataset_on_s3_reads_back_as_clean_clips(s3_env, cfg):
     assert clip.video_id == "ip_lap_129" and clip.frame_index == [0, 2]
     clean = [rgb for _, _, rgb in islice(video.iter_frames(fixture_path(CLIP)), 3)]
     assert np.array_equal(clip.frames[0], clean[0]) and np.array_equal(clip.frames[1], clean[2])
+
+
+def test_clips_are_grouped_by_source_and_the_checks_use_the_out_of_source_ones(tmp_path, cfg, table):
+    """tpsmm's repository gave no training video; ip_lap_129 was trained on (both from the manifests)."""
+    clips = [str(fixture_path(CLIP)), str(fixture_path("train2/tpsmm_driving_jackiechan.mp4"))]
+    rep = evaluate.evaluate(clips, tmp_path, cfg, ["identity"], frames=2, strengths=["clean", "mild"], table=table, log=lambda _: None)
+    prov = rep["provenance"]
+    assert prov["ip_lap_129"]["group"] == "in-source" and prov["ip_lap_129"]["trained_on"]
+    assert prov["tpsmm_driving_jackiechan"] == {"video_id": "tpsmm_driving_jackiechan", "source": "yoyo-nb/Thin-Plate-Spline-Motion-Model", "group": "out-of-source", "trained_on": False}
+    assert list(rep["groups"]) == ["out-of-source", "in-source"]
+    assert set(rep["groups"]["out-of-source"]["mild"]["identity"]["per_clip"]) == {"tpsmm_driving_jackiechan"}
+    assert rep["groups"]["in-source"]["clean"]["input"]["worst"]["clip"] == "ip_lap_129"
+    assert {c["scope"] for c in rep["criteria"]} == {"out-of-source"}
+    md = (tmp_path / "evaluation.md").read_text()
+    assert "## By source" in md and "### out-of-source clips (1): `tpsmm_driving_jackiechan` (yoyo-nb/Thin-Plate-Spline-Motion-Model)" in md
+    assert "| source | out-of-source | in-source |" in md  # per-clip tables: out-of-source clips first

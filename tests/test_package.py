@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "raymouth"
 # and anything on a lower layer, never a folder on its own layer or above (docs/modules.md).
 LAYERS = {
     "errors": 0,
+    "console": 0,
     "config": 1,
     "cluster": 2,
     "data": 3,

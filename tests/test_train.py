@@ -232,7 +232,7 @@ def test_init_weights_that_are_not_a_file_fail_before_any_cluster_work(tmp_path)
 
 
 @pytest.mark.slow
-def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_path):
+def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_path, monkeypatch):
     from raymouth.models.edsr import build_edsr_native
     from raymouth.models.weights import load_model
     from raymouth.train.driver import train
@@ -242,9 +242,10 @@ def test_a_fine_tune_starts_from_its_init_weights(ray_local, frames_local, tmp_p
     rng = np.random.default_rng(0)
     start.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in start.get_weights()])
     start.save(tmp_path / "start.keras")
+    monkeypatch.chdir(tmp_path)  # named relative to the caller's folder: Ray Train's workers run elsewhere
     # a rate so small that one step cannot move the weights visibly: what comes out is where it began
     cfg = tiny_cfg(*arch, "train.steps_per_epoch=1", "train.patch_px=32", "train.learning_rate=1e-9",
-                   f"train.init_weights={tmp_path / 'start.keras'}")
+                   "train.init_weights=start.keras")
     summary = train("native", frames_local, str(tmp_path / "runs"), cfg.with_(train__workers=1, train__epochs=1), run_id="ft")
     tuned = load_model(summary["weights_uri"]).get_weights()
     for a, b in zip(tuned, start.get_weights()):

@@ -124,6 +124,7 @@ class EnhanceConfig:
     detail_step: Annotated[float, Range(gt=0, max=1)] = 0.5
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
+    flip_max_px: NonNegInt = 0  # the flip ensemble only for crops whose size bucket's longer side is at most this (0: every crop)
     correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
     sr_backend: Literal["edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none"] = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
     sr_input_px: PosInt = 64  # the crop is resized to this square before super-resolution
@@ -163,6 +164,7 @@ class DegradeConfig:
     jpeg_quality_min: JpegQuality = 30
     jpeg_quality_max: JpegQuality = 95
     max_colour_shift: NonNegFloat = 0.0  # per-channel offset, 0-255 units (lipsync family; it taught a colour bias)
+    soft_rate: Share = 0.0  # native pairs: share whose clean crop is first made naturally soft (skin filter or soft lens), so a soft mouth without artefacts is a good one
 
 
 @dataclass

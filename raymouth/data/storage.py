@@ -251,7 +251,10 @@ def list_files(loc: Location, suffix: str = "") -> list[str]:
     """Paths of files under a location (recursive), sorted; empty when it does not exist."""
     if not exists(loc):
         return []
-    infos = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
+    try:
+        infos = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
+    except PermissionError as exc:  # a sub-folder without read permission: one line, not a traceback
+        raise StorageError(f"{loc.uri}: cannot list it ({_one_line(exc)})") from None
     return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix))
 
 

@@ -240,12 +240,23 @@ def image_files(folder: str | Path, fs=None) -> list:
         names = [n if "://" in n else scheme + n for n in names]
         return sorted(names, key=lambda n: _natural_key(posixpath.basename(n)))
     p = Path(folder)
-    files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+    # every name with an image suffix is a frame, even one that cannot be read (a broken link, a
+    # folder, no permission): it becomes a decode_error row instead of silently vanishing
+    try:
+        files = [f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS]
+    except OSError as e:
+        raise VideoError(f"{p}: cannot list the folder ({e.strerror or e})") from None
     return sorted(files, key=lambda f: _natural_key(f.name))
 
 
 def _read_image_bytes(f, fs=None) -> bytes:
-    return fs.cat_file(str(f)) if fs is not None else Path(f).read_bytes()
+    """The file's bytes; b"" for a local file that cannot be read (decode then marks it)."""
+    if fs is not None:
+        return fs.cat_file(str(f))
+    try:
+        return Path(f).read_bytes()
+    except OSError:
+        return b""
 
 
 def probe_image_folder(folder: str | Path, fps: float, fs=None) -> VideoInfo:

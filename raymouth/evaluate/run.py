@@ -27,7 +27,9 @@ import numpy as np
 
 from raymouth.config import Config
 from raymouth.evaluate.clips import EvaluateError, check_sources, iter_clips
+from raymouth.evaluate.heldout import training_videos
 from raymouth.evaluate.measure import INPUT, Variant, locate_clip, ok_rows, run_clean_clip, run_real_clip, statuses, variant_config
+from raymouth.evaluate.provenance import GROUPS, provenance_of, read_manifest
 from raymouth.evaluate.report import criteria, markdown_report, summarize_real, summarize_strengths, summary_table
 from raymouth.evaluate.sheets import write_sheets
 from raymouth.evaluate.variants import DEFAULT, EVALUATED, variant_overrides
@@ -47,12 +49,16 @@ def evaluate(
     table: dict[str, list[str]] | None = None,
     pb_dir: str | Path | None = None,
     sheet_zoom: int = 3,
+    manifests: list[str | Path] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Evaluate ``variants`` on clean ``clips`` at fixed strengths and on ``real`` lip-sync clips;
     writes evaluation.md, evaluation.json and contact sheets to ``out_dir``; returns the report.
 
-    ``table`` (name -> config overrides) replaces the built-in variant table (tests).
+    Clean clips are grouped by source (``provenance``: in-source, out-of-source, unknown) from the
+    MANIFEST.tsv files near them and ``manifests``; the done-when checks are measured on the
+    out-of-source group when there is one. ``table`` (name -> config overrides) replaces the
+    built-in variant table (tests).
     """
     from raymouth.mouth.locate import Locate
 
@@ -67,6 +73,8 @@ def evaluate(
     if sheet_zoom < 3:
         raise EvaluateError(f"contact sheets zoom the mouth at least 3x, got {sheet_zoom}")
     configs = {n: variant_config(n, cfg, table) for n in names}  # bad names fail before any work
+    for m in manifests or []:
+        read_manifest(Path(m))
     check_sources([*clips, *(real or [])], cfg)
     started = time.perf_counter()
     built = []
@@ -98,6 +106,8 @@ def evaluate(
     report["variants"] = {v.name: {"overrides": v.overrides, "model_version": v.model_version, "seconds": round(v.seconds, 2), "error": v.error, "same_as": v.same_as} for v in built}
     report["gate"] = dataclasses.asdict(cfg.gate)
     report["results"] = summarize_strengths(measured, [INPUT, *names])
+    report["provenance"] = _provenance(report["clips"], manifests, log)
+    report["groups"] = {g: summarize_strengths(_only(measured, ids), [INPUT, *names]) for g, ids in _grouped(report["provenance"]).items()}
     report["real"] = summarize_real(real_measured, [INPUT, *names])
     report["criteria"] = criteria(report, DEFAULT if DEFAULT in names else names[-1])
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -110,6 +120,24 @@ def evaluate(
     log(summary_table(report))
     log(f"evaluate: {report['seconds']} s; wrote {out / 'evaluation.md'}, {out / 'evaluation.json'} and {len(report['files']['sheets'])} contact sheets")
     return report
+
+
+def _provenance(clips: dict[str, dict], manifests: list[str | Path] | None, log: Callable[[str], None]) -> dict[str, dict]:
+    """video id -> its source and group; warns about clips the shipped weights trained on."""
+    found = provenance_of({vid: c["source"] for vid, c in clips.items()}, training_videos(), [Path(m) for m in manifests or []])
+    for p in found.values():
+        if p.trained_on:
+            log(f"evaluate: warning: the shipped weights were trained on {p.video_id}; its numbers flatter them")
+    return {vid: dataclasses.asdict(p) for vid, p in found.items()}
+
+
+def _grouped(provenance: dict[str, dict]) -> dict[str, list[str]]:
+    """group -> clip ids, groups in ``GROUPS`` order, empty ones left out."""
+    return {g: ids for g in GROUPS if (ids := sorted(v for v, p in provenance.items() if p["group"] == g))}
+
+
+def _only(measured: dict[str, dict[str, dict[str, list[dict]]]], ids: list[str]) -> dict[str, dict[str, dict[str, list[dict]]]]:
+    return {s: {v: {c: r for c, r in by_clip.items() if c in ids} for v, by_clip in by_variant.items()} for s, by_variant in measured.items()}
 
 
 def _json_default(obj: Any) -> Any:

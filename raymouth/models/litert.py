@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from raymouth.config import EnhanceConfig
+from raymouth.console import native_quiet
 from raymouth.errors import UserError
 from raymouth.models import RANDOM, interpolate
 from raymouth.models.archs import IMG_RANGE, RGB_MEAN
@@ -217,9 +218,10 @@ class LiteRunner:
 
         it = self._by_shape.pop(shape, None)
         if it is None:
-            it = Interpreter(model_content=self.flatbuffer, num_threads=self.threads)
-            it.resize_tensor_input(it.get_input_details()[0]["index"], list(shape), strict=False)
-            it.allocate_tensors()
+            with native_quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate" and LiteRT's start-up lines
+                it = Interpreter(model_content=self.flatbuffer, num_threads=self.threads)
+                it.resize_tensor_input(it.get_input_details()[0]["index"], list(shape), strict=False)
+                it.allocate_tensors()
         self._by_shape[shape] = it
         while len(self._by_shape) > self.cache:
             self._by_shape.popitem(last=False)

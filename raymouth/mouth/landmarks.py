@@ -8,6 +8,7 @@ covers the chosen face.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import logging
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from raymouth.config import LocateConfig
+from raymouth.console import native_quiet
 from raymouth.data.storage import file_sha256
 from raymouth.errors import UserError
 
@@ -145,23 +147,25 @@ class Landmarker:
         self._mp = mp
         model = resolve_model_path(cfg)
         floor = min(cfg.detection_floor, cfg.min_detection_confidence)
+        self._first = True  # MediaPipe's start-up lines come at creation and at the first detection
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(
-                vision.FaceLandmarkerOptions(
-                    base_options=BaseOptions(model_asset_path=str(model)),
-                    running_mode=vision.RunningMode.IMAGE,
-                    num_faces=MAX_FACES if cfg.face_choice == "largest" else 1,
-                    min_face_detection_confidence=floor,
-                    min_face_presence_confidence=cfg.min_presence_confidence,
+            with native_quiet():
+                self._landmarker = vision.FaceLandmarker.create_from_options(
+                    vision.FaceLandmarkerOptions(
+                        base_options=BaseOptions(model_asset_path=str(model)),
+                        running_mode=vision.RunningMode.IMAGE,
+                        num_faces=MAX_FACES if cfg.face_choice == "largest" else 1,
+                        min_face_detection_confidence=floor,
+                        min_face_presence_confidence=cfg.min_presence_confidence,
+                    )
                 )
-            )
-            self._detector = vision.FaceDetector.create_from_options(
-                vision.FaceDetectorOptions(
-                    base_options=BaseOptions(model_asset_buffer=_detector_bytes(model)),
-                    running_mode=vision.RunningMode.IMAGE,
-                    min_detection_confidence=floor,
+                self._detector = vision.FaceDetector.create_from_options(
+                    vision.FaceDetectorOptions(
+                        base_options=BaseOptions(model_asset_buffer=_detector_bytes(model)),
+                        running_mode=vision.RunningMode.IMAGE,
+                        min_detection_confidence=floor,
+                    )
                 )
-            )
         except (RuntimeError, ValueError) as exc:
             raise LandmarkerError(f"could not load landmark model {model}: {exc}") from None
 
@@ -175,7 +179,8 @@ class Landmarker:
         for name in ("_landmarker", "_detector"):
             task = getattr(self, name, None)
             if task is not None:
-                task.close()
+                with native_quiet():  # LiteRT's "DestroyAccelerator" line
+                    task.close()
                 setattr(self, name, None)
 
     def detect(self, rgb: np.ndarray) -> Face | None:
@@ -188,13 +193,16 @@ class Landmarker:
             raise LandmarkerError("Landmarker is closed")
         small, scale = _fit(rgb, self.cfg.max_side_px)
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
-        result = self._landmarker.detect(image)
+        with native_quiet() if self._first else contextlib.nullcontext():
+            result = self._landmarker.detect(image)
+            detections = self._detector.detect(image).detections if result.face_landmarks else []
         if not result.face_landmarks:
             return None
+        self._first = False
         h, w = small.shape[:2]
         faces = [_to_pixels(lms, w, h) for lms in result.face_landmarks]
         points = max(faces, key=_area) if self.cfg.face_choice == "largest" else faces[0]
-        confidence = _score_for(points, self._detector.detect(image).detections)
+        confidence = _score_for(points, detections)
         return Face(points=(points / scale).astype(np.float32), confidence=confidence)
 
 

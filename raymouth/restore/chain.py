@@ -32,7 +32,7 @@ from raymouth.config import Config, EnhanceConfig
 from raymouth.models import RANDOM, interpolate, native_version
 from raymouth.models.kerasapi import configure_threads
 from raymouth.models.litert import use_litert
-from raymouth.restore.detail import auto_detail, detail_level
+from raymouth.restore.detail import auto_detail, detail_level, detail_levels
 from raymouth.restore.sharpen import sharpen_batch
 
 SR_BACKENDS = ("edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none")
@@ -92,6 +92,12 @@ def bucket(n: int, step: int) -> int:
     """``n`` rounded up to a multiple of ``step`` (at least ``step``)."""
     step = max(2, int(step))
     return max(step, -(-int(n) // step) * step)
+
+
+def flips(enh: EnhanceConfig, height: int, width: int) -> bool:
+    """Whether a crop bucket of this size runs the flip ensemble: on large mouths (1080p) it
+    doubles the model's cost for little (docs/throughput.md)."""
+    return enh.flip_ensemble and (enh.flip_max_px == 0 or max(height, width) <= enh.flip_max_px)
 
 
 def check_crop(crop: np.ndarray) -> None:
@@ -254,6 +260,8 @@ class EnhanceChain:
         self._net = self._run = self._net_level = None  # the native network, its runner, its level now
         if self.native:
             self.sr, sr_tag = self._level(float(cfg.enhance.detail))
+            for level in detail_levels(cfg.enhance) if self.auto_detail else ():
+                self._level(level)
         else:
             self.sr, sr_tag = build_sr(cfg.enhance)
         self.autoencoder, self._ae_tag = build_ae(cfg.enhance)
@@ -263,7 +271,7 @@ class EnhanceChain:
     def _version(self, sr_tag: str) -> str:
         enh = self.cfg.enhance
         if self.native:
-            sr_tag += "+flip" if enh.flip_ensemble else ""
+            sr_tag += ("+flip" + (f"<={enh.flip_max_px}" if enh.flip_max_px else "")) if enh.flip_ensemble else ""
             sr_tag += f"+gain{enh.correction_gain:g}" if enh.correction_gain != 1.0 else ""
         sharp_tag = f"sharpen{enh.sharpen.amount:g}" if enh.sharpen.amount else ""
         return "+".join(t for t in (sr_tag, sharp_tag, self._ae_tag) if t)
@@ -331,7 +339,7 @@ class EnhanceChain:
             sr = self._level(level)[0]
             x = to_float(np.stack([pad_to(crops[i], H, W) for i in idx]))
             y = sr(x)
-            if enh.flip_ensemble:  # mouths are near-symmetric: average with the mirrored crop's output
+            if flips(enh, H, W):  # mouths are near-symmetric: average with the mirrored crop's output
                 y = 0.5 * (y + sr(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1])
             if enh.correction_gain != 1.0:
                 y = x + enh.correction_gain * (y - x)

@@ -32,3 +32,12 @@ def detail_level(ratio: float, enh: EnhanceConfig) -> float:
     share = (enh.detail_soft_ratio - float(ratio)) / (enh.detail_soft_ratio - enh.detail_full_ratio)
     share = min(1.0, max(0.0, share))
     return max(float(enh.detail), min(1.0, round(share / enh.detail_step) * enh.detail_step))
+
+
+def detail_levels(enh: EnhanceConfig) -> list[float]:
+    """Every level ``detail_level`` can give: the chain builds them all when it starts, not on
+    the batch that first needs one (start-up then overlaps the locate stage's first frames)."""
+    if not auto_detail(enh):
+        return [float(enh.detail)]
+    steps = round(1.0 / enh.detail_step)
+    return sorted({max(float(enh.detail), min(1.0, k * enh.detail_step)) for k in range(steps + 1)})

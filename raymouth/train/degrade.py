@@ -129,6 +129,17 @@ def degrade(crop: np.ndarray, rng_or_seed: np.random.Generator | int, cfg: Degra
     return out
 
 
+def naturally_soft(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop made naturally soft as a whole, without compression: half the time an
+    edge-preserving skin filter (bilateral, as phone beauty filters), then a soft lens (Gaussian).
+    Used as a *clean* target: soft is not the same as damaged."""
+    out = np.ascontiguousarray(img)
+    if rng.random() < 0.5:
+        out = cv2.bilateralFilter(out, int(rng.integers(5, 10)), float(rng.uniform(15, 50)), float(rng.uniform(3, 8)))
+    sigma = float(rng.uniform(0.6, 1.6))
+    return cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma)
+
+
 def is_identity(seed: int, cfg: DegradeConfig | None = None) -> bool:
     """Whether ``degrade(crop, seed, cfg)`` is an identity pair (same draw, no image work)."""
     cfg = cfg or DegradeConfig()

@@ -56,7 +56,7 @@ def train(
         cfg = dataclasses.replace(cfg, storage=storage.for_workers(cfg.storage))
     workers, gpus, epochs = cfg.train.workers, cfg.train.gpus_per_worker, cfg.train.epochs
     run_id = run_id or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _check_init_weights(model, cfg)
+    cfg = _checked_init_weights(model, cfg)
     by_video = frame_files(data_uri, cfg)
     train_ids, val_ids = split_videos(list(by_video), cfg)
     try:
@@ -77,12 +77,15 @@ def train(
     return summary
 
 
-def _check_init_weights(model: str, cfg: Config) -> None:
+def _checked_init_weights(model: str, cfg: Config) -> Config:
+    """``cfg`` with ``train.init_weights`` as an absolute path: Ray Train runs its workers in their
+    own working folder, where a path relative to the caller's would name nothing."""
     if not cfg.train.init_weights:
-        return
+        return cfg
     path = init_weights_path(model, cfg)
     if not path.is_file():
         raise TrainError(f"train.init_weights: {path} is not a file")
+    return cfg if cfg.train.init_weights == "shipped" else cfg.with_(train__init_weights=str(path.resolve()))
 
 
 def _datasets(model: str, by_video: dict[str, list[str]], train_ids: list[str], val_ids: list[str], cfg: Config, data_uri: str):

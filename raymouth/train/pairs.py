@@ -6,7 +6,7 @@ import numpy as np
 
 from raymouth.config import Config
 from raymouth.restore.chain import check_crop, pad_to, preprocess, target_at_ae_px
-from raymouth.train.degrade import degrade
+from raymouth.train.degrade import degrade, naturally_soft
 
 
 def training_pair(clean_crop: np.ndarray, seed: int, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -21,11 +21,17 @@ def training_pair(clean_crop: np.ndarray, seed: int, cfg: Config) -> tuple[np.nd
 def native_training_pair(clean_crop: np.ndarray, seed: int, cfg: Config, patch_px: int) -> tuple[np.ndarray, np.ndarray]:
     """``(degraded_patch, clean_patch)``, RGB uint8 (patch_px, patch_px, 3), for the native model.
 
-    The whole crop is degraded (``degrade``: its blind family includes identity pairs), then one
+    A share ``degrade.soft_rate`` of clean crops is first softened as a whole (``naturally_soft``: the
+    target is then a naturally soft mouth). The whole crop is degraded (``degrade``: its blind
+    family includes identity pairs), then one
     ``patch_px``² window at a seeded position is cut from both; crops smaller than the patch are
     mirrored out with ``pad_to``, as at inference.
     """
     check_crop(clean_crop)
+    if cfg.degrade.soft_rate > 0:
+        soft_rng = np.random.default_rng([int(seed), 1])  # its own stream: pairs without it stay as they were
+        if soft_rng.random() < cfg.degrade.soft_rate:
+            clean_crop = naturally_soft(clean_crop, soft_rng)
     rng = np.random.default_rng(int(seed))
     degraded = degrade(clean_crop, int(rng.integers(1 << 62)), cfg.degrade)
     h, w = clean_crop.shape[:2]
