@@ -31,7 +31,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--reference", action="store_true", help="with a person's own source clip: each clean clip's first --ref-share is its reference, later frames are degraded; the job runs without and with --reference (reference.mode picks the fine-tune or the guided model)")
     p.add_argument("--ref-share", type=float, default=0.6, metavar="F", help="with --reference: share of each clip's frames, from its start, that is the reference (default 0.6)")
     p.add_argument("--pairs", default=None, metavar="FOLDER", help="real lip-sync outputs with their source clips (<name>_output.mp4 + <name>_source.mp4): the job without and with the source as --reference")
-    p.add_argument("--run-name", default=None, help="with --reference or --pairs: run id of the run with references (default: reference / guided)")
+    p.add_argument("--run-name", default=None, help="with --reference or --pairs: run id of the run with references (default: reference / reference.mode)")
     p.add_argument("--pb-dir", default=None, help="folder with LapSRN_x2.pb / FSRCNN_x2.pb (default: the fixtures' models/)")
     return p
 
@@ -66,7 +66,7 @@ def _evaluate_with_references(args: argparse.Namespace, cfg: Config) -> int:
     if args.reference:
         evaluate_reference(args.clips, args.out, cfg, args.ref_share, strength, args.run_name or "reference")
     if args.pairs:
-        evaluate_pairs(args.pairs, str(Path(args.out) / "pairs") if args.reference else args.out, cfg, args.real_frames, args.run_name or "guided")
+        evaluate_pairs(args.pairs, str(Path(args.out) / "pairs") if args.reference else args.out, cfg, args.real_frames, args.run_name)
     return 0
 
 

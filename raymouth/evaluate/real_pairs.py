@@ -67,8 +67,10 @@ def _write(path: Path, rows: list[dict]) -> None:
     pq.write_table(frames_table(rows), path, row_group_size=ROWS_PER_GROUP)
 
 
-def evaluate_pairs(folder: str, out_dir: str, cfg: Config, frames: int = 48, run_name: str = "guided", log: Callable[[str], None] = print) -> dict:
-    """Write the data (once), run the job without and with the source clips, score both; writes ``<run_name>.json``."""
+def evaluate_pairs(folder: str, out_dir: str, cfg: Config, frames: int = 48, run_name: str | None = None, log: Callable[[str], None] = print) -> dict:
+    """Write the data (once), run the job without and with the source clips, score both; writes
+    ``<run_name>.json`` (default: the reference mode's name, ``finetune`` or ``guided``)."""
+    run_name = run_name or cfg.reference.mode
     from raymouth.job import pipeline
 
     src, out = Path(folder), Path(out_dir)
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pairs", help="folder of <name>_output.mp4 + <name>_source.mp4 (e.g. ../shared/fixtures/lipsync)")
     ap.add_argument("--out", required=True, help="local folder: the datasets, both runs, RUN_NAME.json")
     ap.add_argument("--frames", type=int, default=48, help="first N frames of each output")
-    ap.add_argument("--run-name", default="guided", help="run id of the run with the source clips")
+    ap.add_argument("--run-name", default=None, help="run id of the run with the source clips (default: reference.mode, finetune or guided)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = ap.parse_args(argv)
     evaluate_pairs(args.pairs, args.out, config_mod.load(None, args.overrides), args.frames, args.run_name)
