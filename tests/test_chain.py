@@ -124,7 +124,7 @@ def test_native_chain_keeps_every_size_in_one_batch():
     out = chain(crops)
     assert [o.shape for o in out] == [c.shape for c in crops]
     assert all(np.array_equal(o, c) for o, c in zip(out, crops))
-    assert chain.model_version == "native_12x32@random+flip"
+    assert chain.model_version == "native_12x32@random+flip<=256"
 
 
 def test_native_chain_pads_each_crop_to_the_shared_bucket():
@@ -200,7 +200,7 @@ def test_flip_ensemble_makes_the_chain_mirror_equivariant():
     crop = np.ascontiguousarray(sample_crops(1, seed=5, min_side=70, max_side=90)[0][:, :64])  # width = a bucket: padded below only
     mirrored = np.ascontiguousarray(crop[:, ::-1])
     plain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False}}))
-    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True}}))
+    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True, "flip_max_px": 0}}))
     assert not np.array_equal(plain([mirrored])[0], plain([crop])[0][:, ::-1])
     np.testing.assert_array_equal(flip([mirrored])[0], flip([crop])[0][:, ::-1])
     assert "+flip" in flip.model_version
@@ -270,10 +270,24 @@ def test_flip_max_px_keeps_the_flip_ensemble_for_small_mouths_only():
     small = np.ascontiguousarray(sample_crops(1, seed=5, min_side=70, max_side=90)[0][:, :64])
     large = np.ascontiguousarray(sample_crops(1, seed=6, min_side=150, max_side=160)[0])
     plain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False}}))
-    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True}}))
+    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True, "flip_max_px": 0}}))
     some = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": True, "flip_max_px": 128}}))
     got = some([small, large])
     np.testing.assert_array_equal(got[0], flip([small])[0])
     np.testing.assert_array_equal(got[1], plain([large])[0])
     assert not np.array_equal(flip([large])[0], plain([large])[0])  # the flip does change a large mouth
     assert "+flip<=128" in some.model_version
+
+
+def test_by_default_a_close_up_mouth_runs_without_the_flip_ensemble():
+    """The shipped default (``enhance.flip_max_px`` 256): a 1080p close-up's mouth (a size bucket
+    over 256 px) is run once, a small mouth still with its mirror image."""
+    small = np.ascontiguousarray(sample_crops(1, seed=5, min_side=70, max_side=90)[0][:, :64])
+    huge = sample_crops(1, seed=7, min_side=270, max_side=300)[0]
+    default = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2}}))
+    plain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_ensemble": False}}))
+    flip = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "flip_max_px": 0}}))
+    got = default([small, huge])
+    np.testing.assert_array_equal(got[1], plain([huge])[0])
+    np.testing.assert_array_equal(got[0], flip([small])[0])
+    assert not np.array_equal(flip([huge])[0], got[1])

@@ -124,7 +124,7 @@ class EnhanceConfig:
     detail_step: Annotated[float, Range(gt=0, max=1)] = 0.5
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
-    flip_max_px: NonNegInt = 0  # the flip ensemble only for crops whose size bucket's longer side is at most this (0: every crop)
+    flip_max_px: NonNegInt = 256  # the flip ensemble only for crops whose size bucket's longer side is at most this (0: every crop); larger mouths gain too little for 2x the cost (docs/throughput.md)
     correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
     sr_backend: Literal["edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none"] = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
     sr_input_px: PosInt = 64  # the crop is resized to this square before super-resolution
