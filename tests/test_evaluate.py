@@ -268,7 +268,8 @@ def test_reference_dataset_on_s3_reads_back_as_clean_clips(s3_env, cfg):
 def test_clips_are_grouped_by_source_and_the_checks_use_the_out_of_source_ones(tmp_path, cfg, table):
     """tpsmm's repository gave no training video; ip_lap_129 was trained on (both from the manifests)."""
     clips = [str(fixture_path(CLIP)), str(fixture_path("train2/tpsmm_driving_jackiechan.mp4"))]
-    rep = evaluate.evaluate(clips, tmp_path, cfg, ["identity"], frames=2, strengths=["clean", "mild"], table=table, log=lambda _: None)
+    said: list[str] = []
+    rep = evaluate.evaluate(clips, tmp_path, cfg, ["identity"], frames=2, strengths=["clean", "mild"], table=table, log=said.append)
     prov = rep["provenance"]
     assert prov["ip_lap_129"]["group"] == "in-source" and prov["ip_lap_129"]["trained_on"]
     assert prov["tpsmm_driving_jackiechan"] == {"video_id": "tpsmm_driving_jackiechan", "source": "yoyo-nb/Thin-Plate-Spline-Motion-Model", "group": "out-of-source", "trained_on": False}
@@ -279,3 +280,17 @@ def test_clips_are_grouped_by_source_and_the_checks_use_the_out_of_source_ones(t
     md = (tmp_path / "evaluation.md").read_text()
     assert "## By source" in md and "### out-of-source clips (1): `tpsmm_driving_jackiechan` (yoyo-nb/Thin-Plate-Spline-Motion-Model)" in md
     assert "| source | out-of-source | in-source |" in md  # per-clip tables: out-of-source clips first
+    console = "\n".join(said)  # the groups' tables and the checks reach the console, not only the file
+    assert console.index("### out-of-source clips (1)") < console.index("### in-source clips (1)")
+    assert all(f"{'PASS' if c['pass'] else 'FAIL'}: {c['check']}" in console for c in rep["criteria"])
+
+
+def test_a_check_that_misses_its_target_by_a_rounding_never_reads_as_the_target():
+    from raymouth.evaluate.report import criteria_list
+
+    def check(value: float) -> dict:
+        return {"check": "lip-sync-like: mean gain ≥ +1.2 dB", "value": value, "target": 1.2, "pass": value >= 1.2, "variant": "default", "scope": "out-of-source"}
+
+    text = criteria_list({"criteria": [check(1.197), check(0.97), check(1.5)]}).splitlines()
+    assert text[0].startswith("- FAIL") and "measured +1.197 " in text[0]
+    assert "measured +0.97 " in text[1] and text[2].startswith("- PASS") and "measured +1.50 " in text[2]

@@ -294,7 +294,8 @@ def criteria_list(report: dict[str, Any]) -> str:
     lines = []
     for c in report["criteria"]:
         signed = "ΔPSNR" in c["check"] or "gain" in c["check"] or "loses" in c["check"] or "Δ >" in c["check"]
-        lines.append(f"- {'PASS' if c['pass'] else 'FAIL'}: {c['check']} — measured {fmt(c['value'], 2, signed)} (`{c['variant']}`, {c.get('scope', 'all clips')})")
+        near = c["value"] is not None and round(c["value"], 2) == round(c["target"], 2)  # +1.197 must not read "+1.20" in a FAIL
+        lines.append(f"- {'PASS' if c['pass'] else 'FAIL'}: {c['check']} — measured {fmt(c['value'], 3 if near else 2, signed)} (`{c['variant']}`, {c.get('scope', 'all clips')})")
     return "\n".join(lines)
 
 

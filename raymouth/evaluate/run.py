@@ -30,7 +30,7 @@ from raymouth.evaluate.clips import EvaluateError, check_sources, iter_clips
 from raymouth.evaluate.heldout import training_videos
 from raymouth.evaluate.measure import INPUT, Variant, locate_clip, ok_rows, run_clean_clip, run_real_clip, statuses, variant_config
 from raymouth.evaluate.provenance import GROUPS, provenance_of, read_manifest
-from raymouth.evaluate.report import criteria, markdown_report, summarize_real, summarize_strengths, summary_table
+from raymouth.evaluate.report import criteria, criteria_list, group_tables, markdown_report, summarize_real, summarize_strengths, summary_table
 from raymouth.evaluate.sheets import write_sheets
 from raymouth.evaluate.variants import DEFAULT, EVALUATED, variant_overrides
 from raymouth.train import degrade
@@ -118,6 +118,11 @@ def evaluate(
     (out / "evaluation.md").write_text(md)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
     log(summary_table(report))
+    if len(report["groups"]) > 1:  # in- and out-of-source side by side, as in evaluation.md
+        for part in group_tables(report):
+            log(part)
+    if report["criteria"]:
+        log(criteria_list(report))
     log(f"evaluate: {report['seconds']} s; wrote {out / 'evaluation.md'}, {out / 'evaluation.json'} and {len(report['files']['sheets'])} contact sheets")
     return report
 
