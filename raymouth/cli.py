@@ -100,7 +100,7 @@ def _modes(text: str) -> tuple[str, ...]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "verbose", False):
-        os.environ[VERBOSE_ENV] = "1"  # read by cluster.ensure_ray
+        os.environ[VERBOSE_ENV] = "1"  # read by console.verbose (Ray's logging, native libraries' start-up lines)
     try:
         cfg = config_mod.load(args.config, args.overrides)
         return COMMANDS[args.command](args, cfg) or 0

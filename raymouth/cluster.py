@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 
 from raymouth.config import Config
-from raymouth.console import VERBOSE_ENV, verbose  # noqa: F401 - VERBOSE_ENV: where the CLI sets it
+from raymouth.console import verbose
 from raymouth.errors import UserError, one_line
 
 

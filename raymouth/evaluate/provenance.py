@@ -90,3 +90,9 @@ def provenance_of(clips: dict[str, str], trained_videos: set[str], extra_manifes
     local = [src for src in clips.values() if not str(src).startswith("s3://")]
     book = source_book([*(extra_manifests or []), *manifests_near(local)])
     return classify(list(clips), book, trained_videos)
+
+
+def grouped(provenance: dict[str, dict]) -> dict[str, list[str]]:
+    """group -> clip ids (``provenance``: video id -> a ``Provenance`` as a dict), groups in
+    ``GROUPS`` order, empty ones left out."""
+    return {g: ids for g in GROUPS if (ids := sorted(v for v, p in provenance.items() if p["group"] == g))}

@@ -70,9 +70,9 @@ def _write(path: Path, rows: list[dict]) -> None:
 def evaluate_pairs(folder: str, out_dir: str, cfg: Config, frames: int = 48, run_name: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Write the data (once), run the job without and with the source clips, score both; writes
     ``<run_name>.json`` (default: the reference mode's name, ``finetune`` or ``guided``)."""
-    run_name = run_name or cfg.reference.mode
     from raymouth.job import pipeline
 
+    run_name = run_name or cfg.reference.mode
     src, out = Path(folder), Path(out_dir)
     names = pairs_in(src)
     if not names:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from raymouth.data import schema
-from raymouth.evaluate.provenance import GROUPS, OUT_OF_SOURCE
+from raymouth.evaluate.provenance import GROUPS, OUT_OF_SOURCE, grouped
 from raymouth.paste.metrics import PSNR_CAP, pooled_psnr
 from raymouth.train import degrade
 
@@ -241,8 +241,9 @@ def group_tables(report: dict[str, Any]) -> list[str]:
     """One summary table per source group, out-of-source first, each with its clips and sources."""
     parts: list[str] = []
     prov = report.get("provenance") or {}
+    by_group = grouped(prov)
     for group, results in (report.get("groups") or {}).items():
-        ids = sorted(v for v, p in prov.items() if p["group"] == group)
+        ids = by_group.get(group, [])
         clips = ", ".join(f"`{v}` ({prov[v]['source'] or '?'}{', trained on' if prov[v].get('trained_on') else ''})" for v in ids)
         parts += [f"### {group} clips ({len(ids)}): {clips}", summary_table(report, results)]
     return parts

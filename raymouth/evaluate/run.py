@@ -29,7 +29,7 @@ from raymouth.config import Config
 from raymouth.evaluate.clips import EvaluateError, check_sources, iter_clips
 from raymouth.evaluate.heldout import training_videos
 from raymouth.evaluate.measure import INPUT, Variant, locate_clip, ok_rows, run_clean_clip, run_real_clip, statuses, variant_config
-from raymouth.evaluate.provenance import GROUPS, provenance_of, read_manifest
+from raymouth.evaluate.provenance import grouped, provenance_of, read_manifest
 from raymouth.evaluate.report import criteria, criteria_list, group_tables, markdown_report, summarize_real, summarize_strengths, summary_table
 from raymouth.evaluate.sheets import write_sheets
 from raymouth.evaluate.variants import DEFAULT, EVALUATED, variant_overrides
@@ -107,7 +107,7 @@ def evaluate(
     report["gate"] = dataclasses.asdict(cfg.gate)
     report["results"] = summarize_strengths(measured, [INPUT, *names])
     report["provenance"] = _provenance(report["clips"], manifests, log)
-    report["groups"] = {g: summarize_strengths(_only(measured, ids), [INPUT, *names]) for g, ids in _grouped(report["provenance"]).items()}
+    report["groups"] = {g: summarize_strengths(_only(measured, ids), [INPUT, *names]) for g, ids in grouped(report["provenance"]).items()}
     report["real"] = summarize_real(real_measured, [INPUT, *names])
     report["criteria"] = criteria(report, DEFAULT if DEFAULT in names else names[-1])
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -134,11 +134,6 @@ def _provenance(clips: dict[str, dict], manifests: list[str | Path] | None, log:
         if p.trained_on:
             log(f"evaluate: warning: the shipped weights were trained on {p.video_id}; its numbers flatter them")
     return {vid: dataclasses.asdict(p) for vid, p in found.items()}
-
-
-def _grouped(provenance: dict[str, dict]) -> dict[str, list[str]]:
-    """group -> clip ids, groups in ``GROUPS`` order, empty ones left out."""
-    return {g: ids for g in GROUPS if (ids := sorted(v for v, p in provenance.items() if p["group"] == g))}
 
 
 def _only(measured: dict[str, dict[str, dict[str, list[dict]]]], ids: list[str]) -> dict[str, dict[str, dict[str, list[dict]]]]:
