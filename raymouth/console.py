@@ -3,8 +3,8 @@ start-up chatter (MediaPipe, LiteRT, TensorFlow, Ray) with ``--verbose``.
 
 The native libraries write straight to file descriptor 2, below Python's ``sys.stderr``, so the
 only way to keep their start-up lines off a default run's console is to point that descriptor
-elsewhere while they start (a few milliseconds, in-process commands only: Ray keeps workers'
-output in its log files anyway).
+elsewhere while they start and while the landmarker runs (LiteRT warns there when a buffer
+happens to be unaligned; in-process commands only: Ray keeps workers' output in its log files anyway).
 """
 from __future__ import annotations
 

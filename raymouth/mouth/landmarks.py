@@ -8,7 +8,6 @@ covers the chosen face.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.abc
 import importlib.util
 import logging
@@ -147,7 +146,6 @@ class Landmarker:
         self._mp = mp
         model = resolve_model_path(cfg)
         floor = min(cfg.detection_floor, cfg.min_detection_confidence)
-        self._first = True  # MediaPipe's start-up lines come at creation and at the first detection
         try:
             with native_quiet():
                 self._landmarker = vision.FaceLandmarker.create_from_options(
@@ -193,12 +191,11 @@ class Landmarker:
             raise LandmarkerError("Landmarker is closed")
         small, scale = _fit(rgb, self.cfg.max_side_px)
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
-        with native_quiet() if self._first else contextlib.nullcontext():
+        with native_quiet():  # start-up lines at the first detection; LiteRT's "not aligned" warning on any
             result = self._landmarker.detect(image)
             detections = self._detector.detect(image).detections if result.face_landmarks else []
         if not result.face_landmarks:
             return None
-        self._first = False
         h, w = small.shape[:2]
         faces = [_to_pixels(lms, w, h) for lms in result.face_landmarks]
         points = max(faces, key=_area) if self.cfg.face_choice == "largest" else faces[0]
