@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import fixture_path
@@ -124,7 +125,7 @@ def test_native_chain_keeps_every_size_in_one_batch():
     out = chain(crops)
     assert [o.shape for o in out] == [c.shape for c in crops]
     assert all(np.array_equal(o, c) for o, c in zip(out, crops))
-    assert chain.model_version == "native_12x32@random+flip<=256"
+    assert chain.model_version == "native_12x32@random+flip<=256+max256"
 
 
 def test_native_chain_pads_each_crop_to_the_shared_bucket():
@@ -291,3 +292,38 @@ def test_by_default_a_close_up_mouth_runs_without_the_flip_ensemble():
     np.testing.assert_array_equal(got[1], plain([huge])[0])
     np.testing.assert_array_equal(got[0], flip([small])[0])
     assert not np.array_equal(flip([huge])[0], got[1])
+
+
+def test_max_px_restores_a_large_mouth_on_a_shrunk_copy_and_keeps_its_own_detail():
+    """``enhance.max_px``: a mouth over it gets the correction made on a copy shrunk to it, resized
+    back onto the full-size crop (the crop's own fine detail stays); smaller mouths are untouched."""
+    small = np.ascontiguousarray(sample_crops(1, seed=5, min_side=70, max_side=90)[0][:, :64])
+    huge = sample_crops(1, seed=7, min_side=270, max_side=300)[0]
+    plain = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "detail_auto": False, "max_px": 0}}))
+    capped = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "detail_auto": False, "max_px": 128}}))
+    got = capped([small, huge])
+    np.testing.assert_array_equal(got[0], plain([small])[0])
+    assert got[1].shape == huge.shape and not np.array_equal(got[1], plain([huge])[0])
+    # the correction is smooth at the full size: the crop's finest detail (its residual after a
+    # blur) survives exactly as much as the full-size model's output keeps it, here almost all of it
+    detail = lambda im: im.astype(np.float32) - cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.0)  # noqa: E731
+    kept = np.corrcoef(detail(got[1]).ravel(), detail(huge).ravel())[0, 1]
+    assert kept > 0.9
+    seen = []  # what the network is given: nothing over 128 px, so a huge mouth costs a 128 px one
+    run = capped._run_at
+    capped._run_at = lambda level, batch: seen.append(batch.shape[1:3]) or run(level, batch)
+    capped([huge])
+    assert seen and max(max(s) for s in seen) == 128
+    assert "+max128" in capped.model_version and "+max" not in plain.model_version
+
+
+def test_by_default_a_close_up_mouth_is_restored_at_256_px():
+    """The shipped default (``enhance.max_px`` 256): a 1080p close-up's mouth costs the model what
+    a 256 px mouth costs; a mouth within 256 px is untouched by the setting."""
+    small = sample_crops(1, seed=5, min_side=200, max_side=250)[0]
+    huge = sample_crops(1, seed=7, min_side=300, max_side=340)[0]
+    default = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2}}))
+    uncapped = EnhanceChain(from_dict({"enhance": {"tf_intra_op_threads": 2, "max_px": 0}}))
+    got = default([small, huge])
+    np.testing.assert_array_equal(got[0], uncapped([small])[0])
+    assert not np.array_equal(got[1], uncapped([huge])[0])

@@ -125,6 +125,10 @@ class EnhanceConfig:
     bucket_px: PosInt = 16  # native chain: crops are padded up to multiples of this, one model call per size
     flip_ensemble: bool = True  # native chain: average the outputs of the crop and its mirror image (+0.05 dB, 2x the model cost)
     flip_max_px: NonNegInt = 256  # the flip ensemble only for crops whose size bucket's longer side is at most this (0: every crop); larger mouths gain too little for 2x the cost (docs/throughput.md)
+    # native chain: a crop whose longer side is above this is restored on a copy shrunk to it, and
+    # the correction is resized back (a resized correction, never a resized image); 0 = every crop
+    # at its own size. Large (1080p) mouths cost as much as a 256 px one (docs/throughput.md).
+    max_px: NonNegInt = 256
     correction_gain: PosFloat = 1.0  # native chain: crop + gain x (model output - crop); > 1 undoes an L1 model's caution
     sr_backend: Literal["edsr", "fsrcnn", "espcn", "lapsrn", "pb", "bicubic", "none"] = "edsr"  # square chain: edsr | fsrcnn | espcn | lapsrn | pb | bicubic | none
     sr_input_px: PosInt = 64  # the crop is resized to this square before super-resolution

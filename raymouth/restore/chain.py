@@ -100,6 +100,22 @@ def flips(enh: EnhanceConfig, height: int, width: int) -> bool:
     return enh.flip_ensemble and (enh.flip_max_px == 0 or max(height, width) <= enh.flip_max_px)
 
 
+def shrunk(crop: np.ndarray, max_px: int) -> np.ndarray:
+    """``crop`` itself, or a copy whose longer side is ``max_px`` when it is larger (0: never)."""
+    h, w = crop.shape[:2]
+    if max_px <= 0 or max(h, w) <= max_px:
+        return crop
+    scale = max_px / max(h, w)
+    return resize(crop, max(1, round(w * scale)), max(1, round(h * scale)))
+
+
+def grown(restored: Batch, small: np.ndarray, crop: np.ndarray) -> Batch:
+    """The full-size crop plus the correction made on its shrunk copy, resized back: the crop's
+    own detail above the copy's resolution is kept, not resampled."""
+    delta = restored - to_float(small)
+    return np.clip(to_float(crop) + resize(delta, crop.shape[1], crop.shape[0]), 0.0, 1.0)
+
+
 def check_crop(crop: np.ndarray) -> None:
     if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
         got = f"{crop.dtype} {crop.shape}" if isinstance(crop, np.ndarray) else type(crop).__name__
@@ -272,6 +288,7 @@ class EnhanceChain:
         enh = self.cfg.enhance
         if self.native:
             sr_tag += ("+flip" + (f"<={enh.flip_max_px}" if enh.flip_max_px else "")) if enh.flip_ensemble else ""
+            sr_tag += f"+max{enh.max_px}" if enh.max_px else ""
             sr_tag += f"+gain{enh.correction_gain:g}" if enh.correction_gain != 1.0 else ""
         sharp_tag = f"sharpen{enh.sharpen.amount:g}" if enh.sharpen.amount else ""
         return "+".join(t for t in (sr_tag, sharp_tag, self._ae_tag) if t)
@@ -331,15 +348,18 @@ class EnhanceChain:
         for c in crops:
             check_crop(c)
         levels = [float(enh.detail)] * len(crops) if levels is None else [float(a) for a in levels]
+        full = crops
+        crops = [shrunk(c, enh.max_px) for c in crops]
         out: list[Batch | None] = [None] * len(crops)
-        groups: dict[tuple[int, int, float], list[int]] = {}
-        for i, c in enumerate(crops):
-            groups.setdefault((bucket(c.shape[0], enh.bucket_px), bucket(c.shape[1], enh.bucket_px), levels[i]), []).append(i)
-        for (H, W, level), idx in groups.items():
+        groups: dict[tuple[int, int, float, bool], list[int]] = {}
+        for i, (c, f) in enumerate(zip(crops, full)):
+            flip = flips(enh, bucket(f.shape[0], enh.bucket_px), bucket(f.shape[1], enh.bucket_px))
+            groups.setdefault((bucket(c.shape[0], enh.bucket_px), bucket(c.shape[1], enh.bucket_px), levels[i], flip), []).append(i)
+        for (H, W, level, flip), idx in groups.items():
             sr = self._level(level)[0]
             x = to_float(np.stack([pad_to(crops[i], H, W) for i in idx]))
             y = sr(x)
-            if flips(enh, H, W):  # mouths are near-symmetric: average with the mirrored crop's output
+            if flip:  # mouths are near-symmetric: average with the mirrored crop's output
                 y = 0.5 * (y + sr(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1])
             if enh.correction_gain != 1.0:
                 y = x + enh.correction_gain * (y - x)
@@ -347,6 +367,7 @@ class EnhanceChain:
             y = np.clip(sharpen_batch(y, enh.sharpen.amount, enh.sharpen.sigma), 0.0, 1.0)
             for j, i in enumerate(idx):
                 out[i] = y[j, : crops[i].shape[0], : crops[i].shape[1]]
+        out = [o if c is f else grown(o, c, f) for o, c, f in zip(out, crops, full)]
         if self.autoencoder is not None:
             out = self.ae_correct(out)
         return out
