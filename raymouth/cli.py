@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--column", choices=("image", "enhanced"), default=None, help="which frames to export (default: enhanced when present)")
     p.add_argument("--videos", help="the ingested dataset URI whose videos/ table holds fps and audio (for enhanced runs)")
     p.add_argument("--contact-sheet", type=int, default=0, metavar="N", help="also write a before/after sheet of N frames")
+    p.add_argument("--before-after", action="store_true", help="also write <video>_before_after.mp4: input and output mouths side by side, zoomed (enhanced runs)")
     _common(p)
 
     p = sub.add_parser("bench", help="measure stage costs, output bytes and pipeline throughput; prints Markdown tables")
@@ -148,7 +149,8 @@ def cmd_enhance(args, cfg) -> int:
 def cmd_export(args, cfg) -> int:
     from raymouth.data.export import export
 
-    paths = export(args.input, args.out, column=args.column, contact_sheet=args.contact_sheet, cfg=cfg, videos_uri=args.videos)
+    paths = export(args.input, args.out, column=args.column, contact_sheet=args.contact_sheet, cfg=cfg, videos_uri=args.videos,
+                   before_after=args.before_after)
     for p in paths:
         print(p)
     return 0

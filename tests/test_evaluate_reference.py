@@ -48,3 +48,4 @@ def test_the_evaluation_runs_the_job_twice_and_scores_what_it_wrote(ray_local, t
         for kind in KINDS:
             scores = report[run][f"retalking_face_2_{kind}"]
             assert scores["scored"] > 0 and np.isfinite(scores["psnr_out"]) and np.isfinite(scores["sharpness_ratio_clean"])
+            assert 0 <= scores["lip_shift_px"] <= scores["lip_shift_max_px"] < 3  # the lip shape stays the input's

@@ -214,3 +214,25 @@ def test_bad_export_requests_fail_clearly(exported, tmp_path):
         export(str(base / "ds"), str(tmp_path / "o"), column="mask")
     with pytest.raises(ExportError, match="not a videos table"):
         export(str(base / "ds"), str(tmp_path / "o"), videos_uri=str(base / "ds" / "frames" / "ip_lap_129"))
+
+
+def test_before_after_video_shows_the_input_and_the_output_mouth_side_by_side(exported, tmp_path):
+    """``before_after``: one more mp4 per video, every frame of the run, the input's mouth (left)
+    and the composed output's (right) at one fixed box, zoomed by a whole factor."""
+    base, _, _ = exported
+    expected = _patch_run(base / "ds", tmp_path / "run")
+    written = export(str(tmp_path / "run"), str(tmp_path / "out"), videos_uri=str(base / "ds"), video_ids=["ip_lap_129"], before_after=True)
+    assert sorted(Path(p).name for p in written) == ["ip_lap_129.mp4", "ip_lap_129_before_after.mp4"]
+    frames = {i: rgb for i, _, rgb in video.iter_frames(tmp_path / "out" / "ip_lap_129_before_after.mp4")}
+    assert sorted(frames) == sorted(expected["ip_lap_129"])
+    h, w = expected["ip_lap_129"][0].shape[:2]
+    box_h = h // 6  # _patch_run's box, grown 1.6x about its centre
+    assert frames[0].shape[0] >= 300 and frames[0].shape[0] % int(1.6 * box_h) < 4
+    left, right = np.hsplit(frames[0][:, : frames[0].shape[1] // 2 * 2], 2)
+    # the patch is flat grey (frame_index * 8 + 20); the input there is the face: only "after" is flat
+    mid = (slice(left.shape[0] // 3, 2 * left.shape[0] // 3), slice(left.shape[1] // 3, 2 * left.shape[1] // 3))
+    assert right[mid].std() < 4 < left[mid].std()
+    assert abs(float(right[mid].mean()) - 20) < 6
+    unpasted = frames[2]  # frame 2 keeps its input (status no_face): both halves the same
+    a, b = np.hsplit(unpasted[:, : unpasted.shape[1] // 2 * 2], 2)
+    assert psnr(a[40:], b[40:]) > 30  # below the labels

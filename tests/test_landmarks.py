@@ -153,3 +153,28 @@ def test_landmarker_does_not_load_tensorflow_and_tensorflow_still_imports_after(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "tf loaded: False" in done.stdout and "tf works: 3" in done.stdout
+
+
+def test_lip_shift_sees_a_moved_mouth_and_not_a_resized_frame(landmarker):
+    """``metrics.lip_shift`` (the lip-shape distance of issue 27) on real detections: the same
+    frame measures 0; the mouth region moved down by 1% of the face measures about 5 px at a
+    512 px face whatever the frame's size; the rest of the face is unchanged."""
+    from raymouth.paste import metrics
+
+    rgb = read_rgb("images/gfpgan_Adele_crop.png")
+    face = landmarker.detect(rgb)
+    lips = roi.lip_indices()
+    assert metrics.lip_shift(face.points, landmarker.detect(rgb.copy()).points, lips) == 0.0
+    width = float(np.linalg.norm(face.points[454] - face.points[234]))
+    x0, y0 = (face.points[lips].min(axis=0) - 0.08 * width).astype(int)
+    x1, y1 = (face.points[lips].max(axis=0) + 0.08 * width).astype(int)
+    dy = 0.01 * width
+    moved = rgb.copy()
+    region = rgb[y0:y1, x0:x1]
+    moved[y0:y1, x0:x1] = cv2.warpAffine(region, np.float32([[1, 0, 0], [0, 1, dy]]), region.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    shift = metrics.lip_shift(face.points, landmarker.detect(moved).points, lips)
+    big = cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    big_moved = cv2.resize(moved, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    shift_big = metrics.lip_shift(landmarker.detect(big).points, landmarker.detect(big_moved).points, lips)
+    assert 2.0 < shift < 8.0 and 2.0 < shift_big < 8.0  # 1% of 512 px is 5.1 px
+    assert abs(shift - shift_big) < 1.5

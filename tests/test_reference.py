@@ -310,3 +310,23 @@ def test_a_fine_tuned_model_on_s3_loads_in_the_cache(identity_models, s3_env):
     cfg = config.load(None, base)
     chain = ChainCache(cfg, size=1).get(uri)
     assert chain.model_version == EnhanceChain(with_native_weights(cfg, paths[3])).model_version
+
+
+@pytest.mark.parametrize("start", [0.0, 1.0])
+def test_a_fine_tune_starts_where_reference_start_detail_says(tmp_path, start):
+    """``reference.start_detail``: 0 starts from the fidelity weights, 1 from the detail weights;
+    with a learning rate too small to move them, the saved model is that start."""
+    from raymouth.models.weights import load_checked
+    from raymouth.restore.chain import build_native
+
+    rng = np.random.default_rng(2)
+    crops = [(i, rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) for i in range(4)]
+    cfg = tiny_cfg(f"reference.start_detail={start}", "reference.learning_rate=1e-12")
+    out = storage.resolve(str(tmp_path / "m"), cfg.storage)
+    r = finetune.tune_and_validate(crops, crops[:2], "data", "src", out, cfg, deadline=time.monotonic() + 300)
+    saved, manifest = load_checked(tmp_path / "m" / finetune.MODEL)
+    fidelity, _ = build_native(cfg.enhance)
+    detail, _ = build_native(cfg.enhance.__class__(**{**cfg.enhance.__dict__, "detail": 1.0}))
+    near = lambda a, b: max(float(np.abs(x - y).max()) for x, y in zip(a.get_weights(), b.get_weights())) < 1e-4  # noqa: E731
+    assert near(saved, detail if start else fidelity) and not near(saved, fidelity if start else detail)
+    assert ("+detail1@" in manifest["metrics"]["fine_tuned_from"]) == bool(start) and r["steps"] == cfg.reference.steps

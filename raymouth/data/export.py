@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
 from raymouth.config import Config
 from raymouth.data import codec, compose, mp4, schema, storage, units, video
-from raymouth.data.sheet import contact_sheet, sheet_positions
+from raymouth.data.sheet import contact_sheet, label, sheet_positions
 from raymouth.errors import UserError
 
 
@@ -240,6 +241,40 @@ def shown_box(value, width: int, height: int) -> tuple[int, int, int, int]:
     return _default_box(width, height)
 
 
+BEFORE_AFTER_HEIGHT = 360  # px of each zoomed mouth in a before/after video
+
+
+def fixed_box(boxes: list, width: int, height: int, grow: float = 1.6) -> tuple[int, int, int, int]:
+    """One box for a whole video (the median mouth box grown by ``grow``, clamped), so a
+    before/after video does not shake with the per-frame boxes."""
+    found = np.asarray([b for b in boxes if b is not None and len(b) == 4], np.float64)
+    if not len(found):
+        return _default_box(width, height)
+    x0, y0, x1, y1 = np.median(found, axis=0)
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, grow * (x1 - x0) / 2, grow * (y1 - y0) / 2
+    return shown_box((cx - hw, cy - hh, cx + hw, cy + hh), width, height)
+
+
+def before_after_frames(pairs: Iterator[tuple[np.ndarray, np.ndarray]], boxes: list) -> Iterator[np.ndarray]:
+    """Each (before, after) frame pair as one frame: both mouths at one fixed box, zoomed to
+    ``BEFORE_AFTER_HEIGHT`` px (nearest neighbour: pixels are shown, not smoothed), side by side."""
+    box = None
+    for before, after in pairs:
+        if box is None:
+            box = fixed_box(boxes, before.shape[1], before.shape[0])
+            x0, y0, x1, y1 = box
+            zoom = max(1, BEFORE_AFTER_HEIGHT // (y1 - y0))
+        cells = [_cut(img, box) for img in (before, after)]
+        yield np.hstack([label(cv2.resize(c, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST), name) for name, c in zip(("before", "after"), cells)])
+
+
+def _cut(img: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The box of ``img``, stretched to the box's size where a smaller frame cuts it short."""
+    x0, y0, x1, y1 = box
+    cut = img[y0:y1, x0:x1]
+    return cut if cut.shape[:2] == (y1 - y0, x1 - x0) and cut.size else cv2.resize(img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -264,10 +299,11 @@ def _export_video(
     tmp: Path,
     has_box: bool,
     inputs: _Inputs | None = None,
+    before_after: bool = False,
 ) -> list[str]:
     columns = ["frame_index", "fps", "width", "height"]
-    columns += ["enhanced", "patch_box"] if inputs else [column, *(["image"] if sheet_n and column != "image" else [])]
-    if sheet_n and has_box:
+    columns += ["enhanced", "patch_box"] if inputs else [column, *(["image"] if (sheet_n or before_after) and column != "image" else [])]
+    if (sheet_n or before_after) and has_box:
         columns.append("mouth_box")
     count = sum(len(ch.positions) for ch in chunks)
     wanted = set(sheet_positions(count, sheet_n))
@@ -281,14 +317,16 @@ def _export_video(
             raise ExportError(f"{vid}: not in the input dataset {inputs.loc.uri} (pass the dataset the run enhanced)")
         return _joined(_iter_rows(fs, chunks, columns), _iter_rows(inputs.loc.fs, inputs.chunks[vid], ["frame_index", "image"]), vid)
 
+    def decoded(row: dict, previous: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        if inputs is None:
+            return _decode_or(row[column], previous, row["width"] or 0, row["height"] or 0)
+        return _composed(row, column, previous)
+
     def frames() -> Iterator[np.ndarray]:
         previous = None
         for pos, row in enumerate(rows()):
             state["fps"] = state["fps"] or row["fps"]
-            if inputs is None:
-                rgb, ok = _decode_or(row[column], previous, row["width"] or 0, row["height"] or 0)
-            else:
-                rgb, ok = _composed(row, column, previous)
+            rgb, ok = decoded(row, previous)
             state["bad"] += not ok
             if pos in wanted:
                 before = rgb if column == "image" else _decode_or(row["image"], rgb, 0, 0)[0]
@@ -309,6 +347,19 @@ def _export_video(
     if state["bad"]:
         print(f"export: {vid}: {state['bad']} undecodable frames repeated the previous frame", flush=True)
     written = [_write_output(local, out, f"{vid}.mp4")]
+    if before_after and column != "image":
+        boxes = [row["mouth_box"] for row in _iter_rows(fs, chunks, ["frame_index", "mouth_box"])] if has_box else []
+        local = tmp / f"{vid}_before_after.mp4"
+
+        def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            before = after = None  # an undecodable frame repeats the previous one, as in the video
+            for row in rows():
+                before = _decode_or(row["image"], before, row["width"] or 0, row["height"] or 0)[0]
+                after = decoded(row, after)[0]
+                yield before, after
+
+        mp4.write_mp4(before_after_frames(pairs(), boxes), state["fps"], local)
+        written.append(_write_output(local, out, f"{vid}_before_after.mp4"))
     if samples:
         sheet = tmp / f"{vid}_sheet.png"
         sheet.write_bytes(codec.encode(contact_sheet(samples)))
@@ -324,6 +375,7 @@ def export(
     cfg: Config | None = None,
     videos_uri: str | None = None,
     video_ids: list[str] | None = None,
+    before_after: bool = False,
 ) -> list[str]:
     """Write ``<out_dir>/<video_id>.mp4`` for every video in the dataset at ``uri``.
 
@@ -333,6 +385,8 @@ def export(
     ``<video_id>_sheet.png`` with N evenly spaced frames, before/after and zoomed mouths
     (``mouth_box`` when present, else the lower-middle third). fps and audio come from the
     videos table (``uri``'s own, or ``videos_uri`` for an enhance run), else fps from the frames.
+    ``before_after`` (an enhance run) also writes ``<video_id>_before_after.mp4``: the input's and
+    the output's mouth side by side, zoomed, at one box for the whole video, without audio.
     ``video_ids`` limits the export to those videos. Files appear under their final names only
     when complete. Returns the written paths/URIs.
     """
@@ -372,7 +426,7 @@ def export(
                 if wanted is not None and vid not in wanted:
                     continue
                 meta = _load_video_meta(videos_meta.get(vid), vid)
-                written += _export_video(frames_loc.fs, vid, chunks, meta, column, contact_sheet, out, Path(tmp), has_box, inputs)
+                written += _export_video(frames_loc.fs, vid, chunks, meta, column, contact_sheet, out, Path(tmp), has_box, inputs, before_after)
                 print(f"export: {vid} -> {written[-1]}", flush=True)
     if wanted is not None and not written:
         raise ExportError(f"{frames_loc.uri}: none of the videos {sorted(wanted)} found")

@@ -13,7 +13,8 @@ def fit_height(img: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(img, (width, height), interpolation=interp)
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    """``img`` with ``text`` written at its top left (white on a black outline)."""
     img = img.copy()
     cv2.putText(img, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(img, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
@@ -33,9 +34,9 @@ def contact_sheet(samples: list[dict], row_height: int = 256) -> np.ndarray:
         for name, img in (("before", s["before"]), ("after", s["after"])):
             framed = img.copy()
             cv2.rectangle(framed, (x0, y0), (x1 - 1, y1 - 1), (255, 64, 64), max(1, img.shape[0] // 200))
-            cells.append(_label(fit_height(framed, row_height), f"{name} #{s['frame_index']}"))
+            cells.append(label(fit_height(framed, row_height), f"{name} #{s['frame_index']}"))
         for name, img in (("before mouth", s["before"]), ("after mouth", s["after"])):
-            cells.append(_label(fit_height(img[y0:y1, x0:x1], row_height), name))
+            cells.append(label(fit_height(img[y0:y1, x0:x1], row_height), name))
         rows.append(np.hstack(cells))
     width = max(r.shape[1] for r in rows)
     padded = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

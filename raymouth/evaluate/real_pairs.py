@@ -96,9 +96,9 @@ def evaluate_pairs(folder: str, out_dir: str, cfg: Config, frames: int = 48, run
 
 def markdown(report: dict[str, Any]) -> str:
     """One row per pair: the mouth / face sharpness ratio in, out (shipped, own clip), the source's; how far
-    each moved toward the source; seam and colour shift maxima; flicker ratio; rejected rows."""
-    lines = ["| pair | sharpness ratio: input | shipped | own clip | source | moved toward the source (shipped / own) | seam max ΔE | colour shift max ΔE | flicker ratio (shipped / own) | rejected (shipped / own) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    each moved toward the source; seam and colour shift maxima; flicker ratio; lip shift; rejected rows."""
+    lines = ["| pair | sharpness ratio: input | shipped | own clip | source | moved toward the source (shipped / own) | seam max ΔE | colour shift max ΔE | flicker ratio (shipped / own) | lip shift px at a 512 px face, mean (max): shipped / own | rejected (shipped / own) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for vid, a in report["shipped"].items():
         b = report["reference"].get(vid, {})
         if "sharpness_ratio_in" not in a or "sharpness_ratio_out" not in b:

@@ -141,22 +141,31 @@ def score_run(run: Path, inputs: Path) -> dict[str, dict[str, Any]]:
 
 
 def _frame_measures(run: Path, inputs: Path, vid: str, ok: list[dict]) -> dict[str, float]:
-    """The clean frame's sharpness ratio (same boxes) and the flicker ratio at the median box."""
+    """The clean frame's sharpness ratio (same boxes), the flicker ratio at the median box, and
+    the lip shift (``metrics.lip_shift``: landmarks found on the input and the output frame)."""
+    from raymouth.config import LocateConfig
+    from raymouth.mouth.landmarks import Landmarker
+
     boxes = {r["frame_index"]: tuple(int(v) for v in r["mouth_box"]) for r in ok}
     fixed = tuple(int(v) for v in np.median(np.asarray(list(boxes.values())), axis=0).round())
-    clean_ratio, ins, outs = [], [], []
-    for path in sorted((run / "frames").glob("*.parquet")):
-        t = pq.read_table(path, filters=[("video_id", "=", vid)], columns=["frame_index", "image", "enhanced", "reference"])
-        for i, img, enh, ref in zip(*(t.column(c).to_pylist() for c in ("frame_index", "image", "enhanced", "reference"))):
-            if i not in boxes:
-                continue
-            clean = codec.decode(ref)[0]
-            clean_ratio.append(metrics.sharpness_ratio(clean, boxes[i]))
-            ins.append((i, roi.crop(codec.decode(img)[0], roi.clip_box(fixed, clean.shape))))
-            outs.append((i, roi.crop(codec.decode(enh)[0], roi.clip_box(fixed, clean.shape))))
+    clean_ratio, ins, outs, shifts = [], [], [], []
+    with Landmarker(LocateConfig()) as landmarker:
+        for path in sorted((run / "frames").glob("*.parquet")):
+            t = pq.read_table(path, filters=[("video_id", "=", vid)], columns=["frame_index", "image", "enhanced", "reference"])
+            for i, img, enh, ref in zip(*(t.column(c).to_pylist() for c in ("frame_index", "image", "enhanced", "reference"))):
+                if i not in boxes:
+                    continue
+                clean, frame_in, frame_out = (codec.decode(b)[0] for b in (ref, img, enh))
+                clean_ratio.append(metrics.sharpness_ratio(clean, boxes[i]))
+                ins.append((i, roi.crop(frame_in, roi.clip_box(fixed, clean.shape))))
+                outs.append((i, roi.crop(frame_out, roi.clip_box(fixed, clean.shape))))
+                face_in, face_out = landmarker.detect(frame_in), landmarker.detect(frame_out)
+                if face_in is not None and face_out is not None:
+                    shifts.append(metrics.lip_shift(face_in.points, face_out.points, roi.lip_indices()))
     ins.sort(key=lambda p: p[0])
     outs.sort(key=lambda p: p[0])
-    return {"sharpness_ratio_clean": float(np.mean(clean_ratio)), "flicker_ratio": metrics.flicker_ratio([c for _, c in outs], [c for _, c in ins])}
+    return {"sharpness_ratio_clean": float(np.mean(clean_ratio)), "flicker_ratio": metrics.flicker_ratio([c for _, c in outs], [c for _, c in ins]),
+            "lip_shift_px": float(np.mean(shifts)) if shifts else float("nan"), "lip_shift_max_px": float(np.max(shifts)) if shifts else float("nan")}
 
 
 def native_training_videos(cfg: Config) -> set[str]:
@@ -222,8 +231,8 @@ def markdown(report: dict) -> str:
         else:
             tunes.append(f"| {ref} | no: {f['reason']} | | | | | {f['seconds']:.0f} | {f.get('cpu_s', 0):.0f} |")
     psnr = ["| input | mouth PSNR dB: input | shipped | own clip | gain over shipped | rejected (shipped / own) |", "|---|---|---|---|---|---|"]
-    sharp = ["| input | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max ΔE (shipped / own) | colour shift max ΔE | flicker ratio | rejected |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    sharp = ["| input | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max ΔE (shipped / own) | colour shift max ΔE | flicker ratio | lip shift px at a 512 px face, mean (max) | rejected |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for vid in report["clips"]:
         for kind in KINDS:
             a, b = base.get(f"{vid}_{kind}", {}), own.get(f"{vid}_{kind}", {})
@@ -239,12 +248,17 @@ def markdown(report: dict) -> str:
 def sharpness_cells(a: dict[str, Any], b: dict[str, Any]) -> str:
     """One video's sharpness-table cells, shipped run ``a`` against the run with references ``b``:
     ratio in, out of each, the clean source's, the share of the way each moved toward it, seam and
-    colour shift maxima, flicker ratio, rejected rows."""
+    colour shift maxima, flicker ratio, lip shift, rejected rows."""
     gap = a["sharpness_ratio_clean"] - a["sharpness_ratio_in"]
     moved = [(x["sharpness_ratio_out"] - x["sharpness_ratio_in"]) / gap if gap else float("nan") for x in (a, b)]
     return (f"{a['sharpness_ratio_in']:.2f} | {a['sharpness_ratio_out']:.2f} | {b['sharpness_ratio_out']:.2f} | {a['sharpness_ratio_clean']:.2f} | "
             f"{moved[0]:.0%} / {moved[1]:.0%} | {a['seam_max']:.2f} / {b['seam_max']:.2f} | {a['delta_e_max']:.2f} / {b['delta_e_max']:.2f} | "
-            f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {a['rejected']} / {b['rejected']} of {b['scored']}")
+            f"{a['flicker_ratio']:.2f} / {b['flicker_ratio']:.2f} | {_shift(a)} / {_shift(b)} | {a['rejected']} / {b['rejected']} of {b['scored']}")
+
+
+def _shift(x: dict[str, Any]) -> str:
+    """Lip shift mean (max) in px at a 512 px face; '–' for runs scored before it was measured."""
+    return f"{x['lip_shift_px']:.2f} ({x['lip_shift_max_px']:.2f})" if "lip_shift_px" in x else "–"
 
 
 def main(argv: list[str] | None = None) -> int:

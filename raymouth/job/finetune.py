@@ -168,12 +168,13 @@ def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, ou
     r = {"val_psnr_input": validation_psnr(lambda crops: crops, pairs), "val_psnr_shipped": validation_psnr(shipped, pairs),
          "val_psnr_clean_shipped": validation_psnr(shipped, clean)}
     scoring = time.monotonic() - scoring
-    model, _ = build_native(cfg.enhance)  # the shipped weights, checked against their manifest
+    start = dataclasses.replace(cfg.enhance, detail=cfg.reference.start_detail)
+    model, start_version = build_native(start)  # the shipped weights (checked against their manifest), or toward the detail ones
     r.update(fine_tune(model, [c for _, c in train], reference_id, cfg, deadline - scoring))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, MODEL)
         arch = models.arch("native", cfg)
-        info = {"reference_id": reference_id, "fine_tuned_from": shipped.model_version, "steps": r["steps"], "loss": r["loss"], "train_mouths": len(train)}
+        info = {"reference_id": reference_id, "fine_tuned_from": start_version, "steps": r["steps"], "loss": r["loss"], "train_mouths": len(train)}
         save_model(model, path, arch, data=data, metrics=info, version=f"edsr_native-{reference_id}")
         tuned = EnhanceChain(with_native_weights(cfg, path))
         r["val_psnr_tuned"], r["val_psnr_clean_tuned"] = validation_psnr(tuned, pairs), validation_psnr(tuned, clean)

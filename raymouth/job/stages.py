@@ -21,7 +21,8 @@ INTERNAL_COLUMNS = (
 
 
 class ReadUnits:
-    """Reads whole units (see ``units``) and yields them located, one batch per unit slice.
+    """Reads units (see ``units``; frames a row group at a time) and yields them located, one
+    batch per unit slice.
 
     Reading and locating happen in one actor so a unit is always smoothed as a whole, whatever
     else the cluster is doing; located slices of ``pipeline.locate_batch_size`` rows leave as soon
@@ -47,11 +48,12 @@ class ReadUnits:
 
         for row in _rows(batch):
             unit = units.Unit.from_row(row)
-            table = storage.retrying(f"reading {unit.path}", lambda: units.read_unit(self.fs, unit), self.storage)
+            names, table, images = units.read_unit_lazily(self.fs, unit, "image", lambda read: storage.retrying(f"reading {unit.path}", read, self.storage))
+            columns = {**table_to_batch(table), "image": images}  # frames are read as the stream reaches them
             if self.retriever is not None:
                 self.retriever.new_unit()
             with Locate(self.cfg) as locate:
-                for located in locate.stream(table_to_batch(table), self.cfg.pipeline.locate_batch_size):
+                for located in locate.stream({name: columns[name] for name in names}, self.cfg.pipeline.locate_batch_size):
                     located["_unit"] = np.array([unit.unit_id] * len(located["status"]), dtype=object)
                     if self.retriever is not None:
                         located = self.retriever(located)

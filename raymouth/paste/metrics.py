@@ -309,6 +309,19 @@ def flicker_ratio(
     return max(flicker(out_seq), floor) / max(flicker(in_seq), floor)
 
 
+FACE_EDGES = (234, 454)  # MediaPipe face mesh: the face's outermost left and right points
+LIP_SHIFT_FACE_PX = 512.0  # lip shifts are reported at this face width
+
+
+def lip_shift(in_points: np.ndarray, out_points: np.ndarray, lips: Sequence[int]) -> float:
+    """Mean distance between the input's and the output's lip landmarks, in pixels of a face
+    ``LIP_SHIFT_FACE_PX`` wide (the input face's width): how far a restoration moved the lip
+    shape that the lip-sync model drew, whatever the frame's size."""
+    width = float(np.linalg.norm(in_points[FACE_EDGES[1]] - in_points[FACE_EDGES[0]]))
+    moved = np.linalg.norm(np.asarray(out_points)[list(lips)] - np.asarray(in_points)[list(lips)], axis=1)
+    return float(moved.mean() * LIP_SHIFT_FACE_PX / max(width, 1e-6))
+
+
 PSNR_CAP = 100.0  # dB: a perfect copy scores this, not infinity
 
 
