@@ -330,7 +330,7 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
     from raymouth.restore import chain
 
     commands = readme_usage_commands()
-    assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "config", "enhance"], commands
+    assert [c.split()[1] for c in commands] == ["ingest", "enhance", "export", "export", "config", "enhance"], commands
     (tmp_path / "clips").mkdir()
     import itertools
 
@@ -351,6 +351,7 @@ def test_readme_usage_commands_run_as_written_on_a_small_clip(tmp_path):
             assert not [w for w in NOISE if w in console], console[-3000:]  # a clean console, not the libraries' start-up
             assert "raymouth enhance: 12 rows" in proc.stdout, proc.stdout
     assert (tmp_path / "exported" / "talk.mp4").is_file() and (tmp_path / "exported" / "talk_sheet.png").is_file()
+    assert video.probe(tmp_path / "exported" / "talk_before_after.mp4").frame_count == 12
     summaries = sorted((tmp_path / "data" / "enhanced").glob("*/summary.json"))
     assert len(summaries) == 2 and all(json.loads(s.read_text())["rows"] == 12 for s in summaries)
 
