@@ -267,8 +267,9 @@ class ReferenceConfig:
     # of fine detail is what moves a soft lip-synced mouth toward the source (docs/reference.md).
     detail_loss_weight: NonNegFloat = 0.5
     # Where a fine-tune starts: the native weights moved this far toward the detail weights
-    # (enhance.detail's interpolation); 0: the fidelity weights, 1: the detail weights.
-    start_detail: Share = 0.0
+    # (enhance.detail's interpolation); 0: the fidelity weights, 1: the detail weights, whose
+    # fine-tunes move soft lip-sync mouths 3-15x further toward their source (docs/reference.md).
+    start_detail: Share = 1.0
     chunks: PosInt = 10  # the fine-tune's "epochs": the learning rate is set once per chunk
     frame_stride: PosInt = 2  # every Nth reference frame (neighbouring frames are near-duplicates)
     max_frames: PosInt = 400  # at most this many reference frames per identity, evenly spaced (bounds memory and time)
