@@ -200,7 +200,7 @@ def cmd_demo(args, cfg) -> int:
     print(f"raymouth demo: working in {work}")
     frames_uri = make_sample_dataset(work, cfg)
     summary = run(frames_uri, str(work / "enhanced"), "demo", cfg)
-    outputs = export(summary["output"], str(work / "export"), column=None, contact_sheet=6, cfg=cfg, videos_uri=frames_uri)
+    outputs = export(summary["output"], str(work / "export"), column=None, contact_sheet=6, cfg=cfg, videos_uri=frames_uri, before_after=True)
     print("raymouth demo: done. Look at:")
     for p in outputs:
         print(f"  {p}")

@@ -507,3 +507,21 @@ def test_a_local_cluster_that_cannot_start_is_one_line_and_leaves_nothing_runnin
         locked.chmod(0o755)
     assert_one_line_error(got, "could not start a local Ray cluster", "Permission denied")
     assert not any(locked.iterdir())  # nothing of a Ray session was left behind
+
+
+@pytest.mark.slow
+def test_the_readme_run_command_does_the_job_and_shows_where_to_look(tmp_path):
+    """``raymouth demo`` (the README's run command) ends listing files that exist: the exported mp4,
+    the contact sheet, the before/after video of the mouth (every frame), the summary and the report."""
+    from raymouth.data import video
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run(["raymouth", "demo", "--workdir", str(tmp_path / "w")], capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = [line.split("  (")[0].strip() for line in proc.stdout.split("Look at:", 1)[1].splitlines() if line.strip()]
+    assert listed and all(Path(p).is_file() for p in listed), listed
+    names = {Path(p).name for p in listed}
+    assert {"sample.mp4", "sample_sheet.png", "sample_before_after.mp4", "summary.json", "report.html"} <= names
+    rows = json.loads(Path(next(p for p in listed if p.endswith("summary.json"))).read_text())["rows"]
+    assert video.probe(next(p for p in listed if p.endswith("_before_after.mp4"))).frame_count == rows
