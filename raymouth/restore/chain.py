@@ -7,7 +7,9 @@ pixel-unshuffle, EDSR body, zero-initialised tail, + input; on LiteRT or TensorF
 ``enhance.runtime``), optionally averaged with the mirrored crop's output (``flip_ensemble``),
 then sharpened, then (optional) the write-up's autoencoder's residual ``ae(x) - x`` is computed at
 ``ae_px``² and added back resized (a resized correction, never a resized image), and each crop is
-cut back to its own size. Nothing shrinks the input: resizing a 168x110 mouth to 64² and back cost 10 dB.
+cut back to its own size. Nothing shrinks the input: resizing a 168x110 mouth to 64² and back cost 10 dB;
+a mouth over ``max_px`` (1080p close-ups) gets the correction made on a copy shrunk to it, resized back
+onto the full-size mouth.
 
 ``enhance.chain=square``: the first version, crop -> ``sr_input_px``² -> super-resolution
 backend -> sharpen -> ``ae_px``² -> autoencoder -> back to the crop's size; kept so the
