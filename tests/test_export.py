@@ -236,3 +236,18 @@ def test_before_after_video_shows_the_input_and_the_output_mouth_side_by_side(ex
     unpasted = frames[2]  # frame 2 keeps its input (status no_face): both halves the same
     a, b = np.hsplit(unpasted[:, : unpasted.shape[1] // 2 * 2], 2)
     assert psnr(a[40:], b[40:]) > 30  # below the labels
+
+
+def test_a_smaller_frame_in_a_before_after_video_shows_its_own_mouth_region():
+    """A frame smaller than the first (mixed sizes) keeps the video's frame size: what is left of
+    the box in it, stretched, not the whole frame squeezed in."""
+    from raymouth.data.export import before_after_frames
+
+    big = np.zeros((200, 200, 3), np.uint8)
+    big[100:150, 100:150] = 200  # the mouth region, bright
+    small = np.zeros((120, 120, 3), np.uint8)
+    small[100:120, 100:120] = 200  # the part of the box inside the smaller frame, bright too
+    frames = list(before_after_frames(iter([(big, big), (small, small)]), [(110, 110, 140, 140)] * 2))
+    assert frames[0].shape == frames[1].shape
+    half = frames[1][40:, : frames[1].shape[1] // 2]  # below the label
+    assert half.mean() > 150  # the bright corner of the box, not the mostly dark whole frame

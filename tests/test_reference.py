@@ -313,21 +313,32 @@ def test_a_fine_tuned_model_on_s3_loads_in_the_cache(identity_models, s3_env):
     assert chain.model_version == EnhanceChain(with_native_weights(cfg, paths[3])).model_version
 
 
-@pytest.mark.parametrize("start", [0.0, 1.0])
-def test_a_fine_tune_starts_where_reference_start_detail_says(tmp_path, start):
+@pytest.mark.parametrize("start, own_weights", [(0.0, False), (1.0, False), (1.0, True)])
+def test_a_fine_tune_starts_where_reference_start_detail_says(tmp_path, start, own_weights):
     """``reference.start_detail``: 0 starts from the fidelity weights, 1 from the detail weights;
-    with a learning rate too small to move them, the saved model is that start."""
+    with a learning rate too small to move them, the saved model is that start. Your own native
+    weights without detail weights of their lineage start from themselves, never from a blend
+    with the packaged detail weights."""
+    import dataclasses
+    import shutil
+
     from raymouth.models.weights import load_checked
-    from raymouth.restore.chain import build_native
+    from raymouth.restore.chain import WEIGHTS_DIR, build_native
 
     rng = np.random.default_rng(2)
     crops = [(i, rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) for i in range(4)]
-    cfg = tiny_cfg(f"reference.start_detail={start}", "reference.learning_rate=1e-12")
+    own = []
+    if own_weights:  # the packaged fidelity weights under another name: a user's own file
+        for suffix in (".keras", ".json"):
+            shutil.copy(WEIGHTS_DIR / f"edsr_native{suffix}", tmp_path / f"mine{suffix}")
+        own = [f"enhance.native_weights={tmp_path / 'mine.keras'}"]
+    cfg = tiny_cfg(f"reference.start_detail={start}", "reference.learning_rate=1e-12", *own)
     out = storage.resolve(str(tmp_path / "m"), cfg.storage)
     r = finetune.tune_and_validate(crops, crops[:2], "data", "src", out, cfg, deadline=time.monotonic() + 300)
     saved, manifest = load_checked(tmp_path / "m" / finetune.MODEL)
     fidelity, _ = build_native(cfg.enhance)
-    detail, _ = build_native(cfg.enhance.__class__(**{**cfg.enhance.__dict__, "detail": 1.0}))
+    detail, _ = build_native(dataclasses.replace(cfg.enhance, native_weights="", detail=1.0))
+    from_detail = start and not own_weights
     near = lambda a, b: max(float(np.abs(x - y).max()) for x, y in zip(a.get_weights(), b.get_weights())) < 1e-4  # noqa: E731
-    assert near(saved, detail if start else fidelity) and not near(saved, fidelity if start else detail)
-    assert ("+detail1@" in manifest["metrics"]["fine_tuned_from"]) == bool(start) and r["steps"] == cfg.reference.steps
+    assert near(saved, detail if from_detail else fidelity) and not near(saved, fidelity if from_detail else detail)
+    assert ("+detail1@" in manifest["metrics"]["fine_tuned_from"]) == bool(from_detail) and r["steps"] == cfg.reference.steps

@@ -269,6 +269,7 @@ class ReferenceConfig:
     # Where a fine-tune starts: the native weights moved this far toward the detail weights
     # (enhance.detail's interpolation); 0: the fidelity weights, 1: the detail weights, whose
     # fine-tunes move soft lip-sync mouths 3-15x further toward their source (docs/reference.md).
+    # Your own native_weights without their native_detail_weights start from themselves.
     start_detail: Share = 1.0
     chunks: PosInt = 10  # the fine-tune's "epochs": the learning rate is set once per chunk
     frame_stride: PosInt = 2  # every Nth reference frame (neighbouring frames are near-duplicates)

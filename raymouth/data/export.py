@@ -269,10 +269,13 @@ def before_after_frames(pairs: Iterator[tuple[np.ndarray, np.ndarray]], boxes: l
 
 
 def _cut(img: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The box of ``img``, stretched to the box's size where a smaller frame cuts it short."""
+    """The box of ``img``; where a smaller frame cuts it short, what is left of it (or the whole
+    frame, if nothing is) stretched to the box's size, so every video frame has the first's size."""
     x0, y0, x1, y1 = box
     cut = img[y0:y1, x0:x1]
-    return cut if cut.shape[:2] == (y1 - y0, x1 - x0) and cut.size else cv2.resize(img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    if cut.shape[:2] == (y1 - y0, x1 - x0):
+        return cut
+    return cv2.resize(cut if cut.size else img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
 
 
 # ---------------------------------------------------------------- export

@@ -161,6 +161,7 @@ def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, ou
     early enough for the fine-tuned model's scoring (timed on the shipped one's) to end by ``deadline``."""
     from raymouth.models.weights import save_model
     from raymouth.restore.chain import EnhanceChain, build_native, with_native_weights
+    from raymouth.restore.detail import detail_lineage
 
     pairs, clean = validation_pairs(val, reference_id, cfg), [(c, c) for _, c in val]
     scoring = time.monotonic()
@@ -168,8 +169,9 @@ def tune_and_validate(train: Crops, val: Crops, data: str, reference_id: str, ou
     r = {"val_psnr_input": validation_psnr(lambda crops: crops, pairs), "val_psnr_shipped": validation_psnr(shipped, pairs),
          "val_psnr_clean_shipped": validation_psnr(shipped, clean)}
     scoring = time.monotonic() - scoring
-    start = dataclasses.replace(cfg.enhance, detail=cfg.reference.start_detail)
-    model, start_version = build_native(start)  # the shipped weights (checked against their manifest), or toward the detail ones
+    # the native weights (checked against their manifest), moved toward their own lineage's detail weights
+    start = dataclasses.replace(cfg.enhance, detail=cfg.reference.start_detail if detail_lineage(cfg.enhance) else 0.0)
+    model, start_version = build_native(start)
     r.update(fine_tune(model, [c for _, c in train], reference_id, cfg, deadline - scoring))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, MODEL)

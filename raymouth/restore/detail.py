@@ -9,11 +9,16 @@ import numpy as np
 from raymouth.config import EnhanceConfig
 
 
+def detail_lineage(enh: EnhanceConfig) -> bool:
+    """Whether there are detail weights of the native weights' own lineage to interpolate toward:
+    the packaged pair, or detail weights the user names beside their own native weights."""
+    return not enh.native_weights or bool(enh.native_detail_weights)
+
+
 def auto_detail(enh: EnhanceConfig) -> bool:
     """Whether each crop gets its own detail level (``detail_level``): the native chain with
-    ``detail_auto``, and detail weights of the native weights' own lineage (the packaged pair, or
-    detail weights the user names)."""
-    return enh.chain == "native" and enh.detail_auto and (not enh.native_weights or bool(enh.native_detail_weights))
+    ``detail_auto``, and detail weights of the native weights' own lineage."""
+    return enh.chain == "native" and enh.detail_auto and detail_lineage(enh)
 
 
 def detail_level(ratio: float, enh: EnhanceConfig) -> float:
