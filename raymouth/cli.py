@@ -69,8 +69,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure stage costs, output bytes and pipeline throughput; prints Markdown tables")
     p.add_argument("--frames", type=int, default=200, help="frames to process")
     p.add_argument("--out", default=None, help="also write the Markdown table to this file")
-    p.add_argument("--stage", choices=("all", "stages", "locate"), default="all",
-                   help="all: stage costs, then the pipeline; stages: stage costs only; locate: that stage alone")
+    p.add_argument("--stage", choices=("all", "stages", "locate", "reference"), default="all",
+                   help="all: stage costs, then the pipeline; stages: stage costs only; locate: that stage alone; "
+                        "reference: the reference-guided path (index, retrieval, alignment, guided enhance) beside the generic model")
     p.add_argument("--size", choices=("sample", "512", "1080p"), default="sample",
                    help="frame size: the sample's 448x448, 512x512 or 1920x1080 (the sample scaled and padded)")
     p.add_argument("--modes", default="patch,frame", type=_modes, help="output modes to measure, comma-separated; the pipeline runs in the first")

@@ -89,3 +89,20 @@ def test_bench_locate_reports_frames_per_second():
     result = bench_locate([fixture_path("video/ip_lap_129.mp4")], frames=16, batch_size=8)
     print(f"locate throughput: {result['fps_per_core']:.1f} frames/s per core")
     assert result["frames"] == 16 and result["fps_per_core"] > 0 and result["ok_fraction"] == 1.0
+
+
+@pytest.mark.slow
+def test_bench_reference_costs_the_guided_path_beside_the_generic_one():
+    """`raymouth bench --stage reference`: the sample as its own reference, so every mouth finds an
+    exemplar; each part costs something, the guided enhance includes its alignment, and it writes
+    the same bytes with every core busy (real packaged guided and shipped weights)."""
+    table = bench(config.load(), frames=16, stage="reference")
+    print("\n" + table)
+    rows = _rows(table)
+    cost = lambda name: float(rows[name][0].strip("*").split()[0])  # noqa: E731
+    for name in ("retrieval (lip shape + pose, hysteresis)", "alignment (similarity + DIS flow + colour + confidence)", "enhance, generic (shipped chain)"):
+        assert cost(name) > 0, name
+    assert cost("enhance, reference-guided (alignment included)") > cost("alignment (similarity + DIS flow + colour + confidence)")
+    assert rows["mouths that found an exemplar"] == ["100%"]
+    assert rows["same output bytes with every core busy"] == ["yes"]
+    assert "Ray Data pipeline" not in rows  # no cluster

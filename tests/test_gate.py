@@ -144,3 +144,22 @@ def test_detail_ratio_edge_cases(astronaut):
         gate.detail_ratio(crop, crop, np.ones((3, 3)))
     with pytest.raises(ValueError):
         gate.detail_ratio(crop, crop, np.ones(crop.shape[:2]), sigma_fine=2.0, sigma_coarse=1.0)
+
+
+def test_low_band_change_sees_structure_drawn_in_and_not_restored_detail(astronaut):
+    """Ghosting: a bright band drawn across the mouth (teeth where the input shows none) changes
+    the low band by tens of grey levels; fine sharpening, JPEG 40 or a blur restored away barely
+    move it; nothing pasted measures 0."""
+    crop = _crop(astronaut, MOUTH)
+    h, w = crop.shape[:2]
+    alpha = _paste_alpha(h, w)
+    sigma = max(1.5, w / 25)
+    assert gate.low_band_change(crop, crop.copy(), alpha, sigma) == 0.0
+    sharp = np.clip(1.5 * crop.astype(float) - 0.5 * _blur(crop, 1.0), 0, 255).astype(np.uint8)
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 40])[1], cv2.IMREAD_UNCHANGED)
+    for restored_like in (sharp, jpeg, _blur(crop, 1.0)):
+        assert gate.low_band_change(crop, restored_like, alpha, sigma) < 8.0
+    teeth = crop.copy()
+    teeth[h // 3 : h // 2, w // 4 : 3 * w // 4] = 240
+    assert gate.low_band_change(crop, teeth, alpha, sigma) > 30.0
+    assert gate.low_band_change(crop, teeth, np.zeros_like(alpha), sigma) == 0.0

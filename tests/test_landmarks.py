@@ -178,3 +178,29 @@ def test_lip_shift_sees_a_moved_mouth_and_not_a_resized_frame(landmarker):
     shift_big = metrics.lip_shift(landmarker.detect(big).points, landmarker.detect(big_moved).points, lips)
     assert 2.0 < shift < 8.0 and 2.0 < shift_big < 8.0  # 1% of 512 px is 5.1 px
     assert abs(shift - shift_big) < 1.5
+
+
+def test_tracked_lip_shift_measures_a_moved_mouth_and_not_a_changed_texture(landmarker):
+    """``metrics.tracked_lip_shift`` (the job's per-row lip shift): the input's lip points
+    followed into the output; a mouth moved by 0.5% / 1% / 2% of the face's width measures that
+    many pixels of a 512 px face (2.6 / 5.1 / 10.2), a blurred, sharpened or JPEG-40 copy of the
+    same mouth (texture changed, edges where they were) well under one pixel."""
+    from raymouth.paste import metrics
+
+    rgb = read_rgb("images/gfpgan_Adele_crop.png")
+    face = landmarker.detect(rgb)
+    lips = face.points[roi.lip_indices()]
+    width = metrics.face_width(face.points)
+    x0, y0 = (lips.min(axis=0) - 0.08 * width).astype(int)
+    x1, y1 = (lips.max(axis=0) + 0.08 * width).astype(int)
+    for share in (0.005, 0.01, 0.02):
+        moved = rgb.copy()
+        region = rgb[y0:y1, x0:x1]
+        moved[y0:y1, x0:x1] = cv2.warpAffine(region, np.float32([[1, 0, 0], [0, 1, share * width]]), region.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+        assert abs(metrics.tracked_lip_shift(rgb, moved, lips, width) - share * 512) < 0.1 * share * 512
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 1.5)
+    sharpened = cv2.addWeighted(rgb, 2.0, blurred, -1.0, 0)
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, 40])[1], cv2.IMREAD_UNCHANGED)
+    for changed in (blurred, sharpened, jpeg):
+        assert metrics.tracked_lip_shift(rgb, changed, lips, width) < 0.5
+    assert metrics.tracked_lip_shift(rgb, rgb.copy(), lips, width) == 0.0

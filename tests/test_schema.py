@@ -53,7 +53,7 @@ def test_enhanced_has_a_reject_reason_string_and_the_detail_ratio():
 
 
 def test_reject_reasons_split_in_the_fixed_order():
-    assert schema.REJECT_REASONS == ("seam", "colour_shift", "over_sharp", "lost_detail")
+    assert schema.REJECT_REASONS == ("seam", "colour_shift", "over_sharp", "lost_detail", "lip_shift", "ghosting")
     assert schema.reject_reasons("") == [] and schema.reject_reasons(None) == []
     assert schema.reject_reasons("lost_detail") == ["lost_detail"]
     assert schema.reject_reasons("seam+lost_detail") == ["seam", "lost_detail"]

@@ -217,6 +217,47 @@ def test_the_shipped_window_gives_what_the_decoded_frame_gives(located_batch):
         assert np.array_equal(shipped[name], decoded[name], equal_nan=True), name
 
 
+def test_a_restoration_that_moves_the_lips_is_rejected_for_lip_shift(located_batch):
+    """Each row reports how far the paste moved the input's lip edges (``lip_shift_px``): a
+    sharpened mouth barely moves them; the same mouth moved down by 4% of the face's width (a
+    changed lip shape: the lip sync would no longer be the lip-sync model's) is rejected."""
+    from raymouth.paste import metrics
+
+    _, batch = located_batch
+    sharpened = Composite(config.load(), "r")(_sharpened(batch))
+    assert list(sharpened["status"]) == [schema.STATUS_OK] * len(GATE_CLIPS)
+    assert np.all(sharpened["lip_shift_px"] < 0.5), sharpened["lip_shift_px"]
+    moved_batch = dict(batch)
+    crops = np.empty(len(batch["status"]), dtype=object)
+    for i in range(len(crops)):
+        width = metrics.face_width(batch["landmarks"][i])
+        crop = mouth_crop(batch, i)
+        crops[i] = cv2.warpAffine(crop, np.float32([[1, 0, 0], [0, 1, 0.04 * width]]), crop.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    moved_batch["enhanced_crop"] = crops
+    moved = Composite(config.load(), "r")(moved_batch)
+    assert np.all(moved["lip_shift_px"] > config.load().gate.max_lip_shift_px), moved["lip_shift_px"]
+    assert all(schema.REJECT_LIP_SHIFT in schema.reject_reasons(r) for r in moved["reject_reason"])
+    assert list(moved["status"]) == [schema.STATUS_REJECTED_QUALITY] * len(GATE_CLIPS)
+
+
+def test_teeth_drawn_where_the_input_shows_none_are_rejected_for_ghosting(located_batch):
+    """A bright band drawn across each mouth (an exemplar's teeth ghosted in) changes the mouth's
+    low band far beyond a restoration's: rejected, the input kept."""
+    _, batch = located_batch
+    ghosted = dict(batch)
+    crops = np.empty(len(batch["status"]), dtype=object)
+    for i in range(len(crops)):
+        crop = mouth_crop(batch, i).copy()
+        h, w = crop.shape[:2]
+        crop[2 * h // 5 : 3 * h // 5, w // 4 : 3 * w // 4] = 235
+        crops[i] = crop
+    ghosted["enhanced_crop"] = crops
+    out = Composite(config.load(), "r")(ghosted)
+    assert np.all(out["low_band_change"] > config.load().gate.max_low_band_change), out["low_band_change"]
+    assert all(schema.REJECT_GHOSTING in schema.reject_reasons(r) for r in out["reject_reason"])
+    assert all(e is None for e in out["enhanced"])  # patch mode: nothing pasted
+
+
 def _located_batch(frame: np.ndarray, crop_out: np.ndarray, box, polygon) -> dict[str, np.ndarray]:
     batch = _batch(frame, crop_out, box)
     batch["mouth_polygon"] = np.array([polygon, None], dtype=object)[:1]
@@ -299,6 +340,8 @@ def test_reject_reasons_names_each_check():
         ({"delta_e": 5.0}, "colour_shift"),
         ({"sharpness_ratio_out": 5.0}, "over_sharp"),
         ({"detail_ratio": 0.5}, "lost_detail"),
+        ({"lip_shift_px": 50.0}, "lip_shift"),
+        ({"low_band_change": 80.0}, "ghosting"),
     ):
         assert composite.reject_reasons({**fine, **change}) == [reason]
     # a mouth that was already far sharper than its face may stay so (not over_sharp)
@@ -325,8 +368,9 @@ def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
     outs = [composite(b) for b in rows]
     reasons = [o["reject_reason"][0] for o in outs]
     # The grid and the half-bright step also lose detail: colour matching scales their spread down
-    # to the input's, and with it the mouth's real texture.
-    assert reasons == ["", "lost_detail", "", "lost_detail", "seam+over_sharp+lost_detail", "seam+lost_detail"]
+    # to the input's, and with it the mouth's real texture; the grid also brightens the mouth's
+    # coarse structure unevenly, the step half of it (both: ghosting).
+    assert reasons == ["", "lost_detail", "", "lost_detail", "seam+over_sharp+lost_detail+ghosting", "seam+lost_detail+ghosting"]
 
     for k, out in enumerate(outs):
         out = dict(out)
@@ -343,9 +387,9 @@ def test_reasons_are_written_and_counted_in_the_summary(tmp_path, located):
     plan = pipeline.RunPlan(in_loc=loc, run_loc=loc, run_id="r", all_units=[], todo=[])
     summary = pipeline.summarize(plan, len(outs), 1.0, config.load())
     counts = summary["reject_reason_counts"]
-    assert counts == {"seam": 2, "over_sharp": 1, "lost_detail": 4}
+    assert counts == {"seam": 2, "over_sharp": 1, "lost_detail": 4, "ghosting": 2}
     assert summary["status_counts"][schema.STATUS_REJECTED_QUALITY] == 4
-    assert "rejected_quality 4; reasons: seam 2, over_sharp 1, lost_detail 4" in pipeline.format_summary(summary)
+    assert "rejected_quality 4; reasons: seam 2, over_sharp 1, lost_detail 4, ghosting 2" in pipeline.format_summary(summary)
 
 
 # --------------------------------------------------------------------------- automatic detail

@@ -149,10 +149,17 @@ def _bytes_under(folder: Path) -> int:
 
 def bench(cfg: Config, frames: int = 200, stage: str = "all", size: str = "sample", modes: tuple[str, ...] = ("patch", "frame")) -> str:
     """Runs the measurements and returns Markdown tables. ``stage``: ``locate`` (that stage alone),
-    ``stages`` (every stage, both modes, no pipeline) or ``all`` (then the pipeline, in the first
+    ``stages`` (every stage, both modes, no pipeline), ``reference`` (the reference-guided path
+    beside the generic model, ``bench.reference``) or ``all`` (then the pipeline, in the first
     of ``modes``)."""
     from raymouth.cluster import ensure_ray
     from raymouth.job import pipeline
+
+    if stage == "reference":
+        from raymouth.bench.reference import reference_costs, reference_table
+
+        costs = reference_costs(frames, cfg, SIZES[size])
+        return "\n".join([f"frames: {frames} of {_size_name(size)} (built-in sample; its reference: the same face, {2 * frames} frames)", "", *reference_table(costs, cfg)])
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

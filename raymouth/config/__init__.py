@@ -191,6 +191,15 @@ class GateConfig:
     # sigma 1.0 / 1.5 / 2.0 <= 0.917 / 0.854 / 0.790 (the softest, Wav2Lip's, mouth loses least).
     # 0 disables the check.
     min_detail_ratio: NonNegFloat = 0.95
+    # The lip sync is the lip-sync model's: a paste that moves the input's lip edges further than
+    # this (metrics.tracked_lip_shift, pixels at a 512 px wide face, ~2.3% of the face's width) is
+    # rejected (lip_shift). The clean frame itself, as the "restoration" of a 4x-degraded 111 px
+    # face, measures up to 9.4 (edges re-found in a blur): only gross changes (a mouth opened or
+    # closed, an exemplar ghosted in) are caught; docs/reference.md has the measurements.
+    max_lip_shift_px: PosFloat = 12.0
+    # Coarse structure the input does not show (gate.low_band_change, grey levels: teeth or lips
+    # ghosted in from an exemplar): above this the input is kept (ghosting). Measured in docs/reference.md.
+    max_low_band_change: PosFloat = 12.0
 
 
 @dataclass

@@ -57,13 +57,16 @@ VIDEOS = pa.schema(
 
 # Why a row is rejected_quality (the reject_reason column), in the order the gate checks them: the
 # paste leaves an edge (seam), shifts the mouth's colour (colour_shift), leaves it far sharper than
-# the face (over_sharp), or softens it (lost_detail). Several that fire are joined with "+" in this
+# the face (over_sharp), softens it (lost_detail), moves the lips' edges (lip_shift) or draws coarse
+# structure the input does not show (ghosting). Several that fire are joined with "+" in this
 # order (e.g. "seam+lost_detail"); rows that are not rejected have "".
 REJECT_SEAM = "seam"
 REJECT_COLOUR_SHIFT = "colour_shift"
 REJECT_OVER_SHARP = "over_sharp"
 REJECT_LOST_DETAIL = "lost_detail"
-REJECT_REASONS = (REJECT_SEAM, REJECT_COLOUR_SHIFT, REJECT_OVER_SHARP, REJECT_LOST_DETAIL)
+REJECT_LIP_SHIFT = "lip_shift"
+REJECT_GHOSTING = "ghosting"
+REJECT_REASONS = (REJECT_SEAM, REJECT_COLOUR_SHIFT, REJECT_OVER_SHARP, REJECT_LOST_DETAIL, REJECT_LIP_SHIFT, REJECT_GHOSTING)
 REJECT_REASON_SEP = "+"
 
 
@@ -74,7 +77,9 @@ def reject_reasons(value: str | None) -> list[str]:
 
 # Per-row measures (NaN where not measured). seam and delta_e are what the paste itself adds, in
 # ΔE units (gate.paste_seam, gate.colour_shift); detail_ratio is the mouth's band-pass detail
-# kept by the paste, output over input (gate.detail_ratio); psnr/ssim need a reference column.
+# kept by the paste, output over input (gate.detail_ratio); lip_shift_px is how far the lips' edges
+# moved, in pixels of a 512 px wide face (metrics.tracked_lip_shift); low_band_change is how far the
+# mouth's coarse structure changed, in grey levels (gate.low_band_change); psnr/ssim need a reference column.
 METRIC_COLUMNS = (
     "sharpness_in",
     "sharpness_out",
@@ -83,6 +88,8 @@ METRIC_COLUMNS = (
     "seam",
     "delta_e",
     "detail_ratio",
+    "lip_shift_px",
+    "low_band_change",
     "psnr_in",
     "psnr_out",
     "ssim_in",

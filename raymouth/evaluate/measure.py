@@ -127,7 +127,7 @@ def stage_batch(located: Rows, rows: list[int], frames: list[np.ndarray], clean:
     idx = np.asarray(rows, dtype=np.int64)
     batch = {k: located[k][idx] for k in ("video_id", "frame_index", "status", "confidence")}
     n = len(rows)
-    for key in ("image", "mouth_polygon"):
+    for key in ("image", "mouth_polygon", "landmarks"):
         batch[key] = np.empty(n, dtype=object)
     batch["mouth_box"] = np.zeros((n, 4), np.int32)
     windows = []
@@ -139,6 +139,8 @@ def stage_batch(located: Rows, rows: list[int], frames: list[np.ndarray], clean:
         batch["mouth_box"][j] = (box[0] - wx0, box[1] - wy0, box[2] - wx0, box[3] - wy0)
         poly = np.asarray(located["mouth_polygon"][i], np.float32).reshape(-1, 2) - np.float32([wx0, wy0])
         batch["mouth_polygon"][j] = poly.reshape(-1)
+        points = np.asarray(located["landmarks"][i], np.float32).reshape(-1, 2) - np.float32([wx0, wy0])
+        batch["landmarks"][j] = points.reshape(-1)
         if clean is not None:
             batch.setdefault("reference", np.empty(n, dtype=object))[j] = codec.encode(clean[j][wy0:wy1, wx0:wx1])
     return Staged(batch, list(frames), windows)
@@ -157,7 +159,7 @@ def outputs(v: Variant, staged: Staged) -> list[tuple[np.ndarray, dict[str, Any]
         facts = {"status": str(out["status"][j]), "seam": float(out["seam"][j]), "delta_e": float(out["delta_e"][j])}
         if "reject_reason" in out:
             facts["reject_reason"] = str(out["reject_reason"][j] or "")
-        for key, name in (("detail_ratio", "detail_ratio"), ("psnr_out", "psnr_ungated")):
+        for key, name in (("detail_ratio", "detail_ratio"), ("lip_shift_px", "lip_shift_px"), ("low_band_change", "low_band_change"), ("psnr_out", "psnr_ungated")):
             if key in out and not np.isnan(out[key][j]):
                 facts[name] = float(out[key][j])
         result.append((frame, facts))

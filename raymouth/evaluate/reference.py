@@ -135,6 +135,9 @@ def score_run(run: Path, inputs: Path) -> dict[str, dict[str, Any]]:
             res["sharpness_ratio_out"] = float(np.mean([r["sharpness_ratio_out"] if r["status"] == schema.STATUS_OK else r["sharpness_ratio_in"] for r in ok]))
             res["seam_max"] = float(np.max([r["seam"] for r in ok]))
             res["delta_e_max"] = float(np.max([r["delta_e"] for r in ok]))
+            tracked = [r["lip_shift_px"] for r in ok if r.get("lip_shift_px") is not None and np.isfinite(r["lip_shift_px"])]
+            if tracked:  # the job's own per-row lip shift (metrics.tracked_lip_shift), what its gate reads
+                res["lip_shift_row_px"], res["lip_shift_row_max_px"] = float(np.mean(tracked)), float(np.max(tracked))
             res.update(_frame_measures(run, inputs, vid, ok))
         out[vid] = res
     return out
@@ -232,7 +235,7 @@ def markdown(report: dict) -> str:
         else:
             tunes.append(f"| {ref} | no: {f['reason']} | | | | | {f['seconds']:.0f} | {f.get('cpu_s', 0):.0f} |")
     psnr = ["| input | mouth PSNR dB: input | shipped | own clip | gain over shipped | rejected (shipped / own) |", "|---|---|---|---|---|---|"]
-    sharp = ["| input | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max ΔE (shipped / own) | colour shift max ΔE | flicker ratio | lip shift px at a 512 px face, mean (max) | rejected |",
+    sharp = ["| input | sharpness ratio: input | shipped | own clip | clean source | moved toward the source (shipped / own) | seam max ΔE (shipped / own) | colour shift max ΔE | flicker ratio | lip shift px at a 512 px face, mean (max): landmarks found on both frames; the job's per-row measure | rejected |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for vid in report["clips"]:
         for kind in KINDS:
@@ -258,8 +261,11 @@ def sharpness_cells(a: dict[str, Any], b: dict[str, Any]) -> str:
 
 
 def _shift(x: dict[str, Any]) -> str:
-    """Lip shift mean (max) in px at a 512 px face; '–' for runs scored before it was measured."""
-    return f"{x['lip_shift_px']:.2f} ({x['lip_shift_max_px']:.2f})" if "lip_shift_px" in x else "–"
+    """Lip shift mean (max) in px at a 512 px face, landmarks; the job's per-row (tracked) one; '–'
+    for runs scored before it was measured."""
+    landmarks = f"{x['lip_shift_px']:.2f} ({x['lip_shift_max_px']:.2f})" if "lip_shift_px" in x else "–"
+    rows = f"{x['lip_shift_row_px']:.2f} ({x['lip_shift_row_max_px']:.2f})" if "lip_shift_row_px" in x else "–"
+    return f"{landmarks}; {rows}"
 
 
 def main(argv: list[str] | None = None) -> int:

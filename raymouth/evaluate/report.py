@@ -34,6 +34,11 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _max(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.max(vals)) if vals else None
+
+
 def _rejected(rows: list[dict]) -> dict[str, int]:
     """Counts of every status but ok (``rejected_quality``...)."""
     counts: dict[str, int] = {}
@@ -78,6 +83,8 @@ def clip_summary(rows: list[dict], base: list[dict]) -> dict[str, Any]:
         "seam": _mean([r.get("seam") for r in rows]),
         "delta_e": _mean([r.get("delta_e") for r in rows]),
         "detail_ratio": _mean([r.get("detail_ratio") for r in rows]),
+        "lip_shift_max": _max([r.get("lip_shift_px") for r in rows]),
+        "low_band_change_max": _max([r.get("low_band_change") for r in rows]),
         "rejected": sum(rejected.values()),
         "statuses": rejected,
         "reasons": _reasons(rows),
@@ -145,6 +152,9 @@ def summarize_real(real: dict[str, dict[str, Any]], names: list[str]) -> dict[st
                 "delta_e_max": max(shifts) if shifts else None,
                 "flicker_ratio": by_variant[v]["flicker_ratio"],
                 "detail_ratio": _mean([r.get("detail_ratio") for r in rows]),
+                "lip_shift": _mean([r.get("lip_shift_px") for r in rows]),
+                "lip_shift_max": _max([r.get("lip_shift_px") for r in rows]),
+                "low_band_change_max": _max([r.get("low_band_change") for r in rows]),
                 "rejected": sum(rejected.values()),
                 "statuses": rejected,
                 "reasons": _reasons(rows),
@@ -280,14 +290,15 @@ def _mean_of(values: list[float | None]) -> float | None:
 
 
 def real_table(report: dict[str, Any]) -> str:
-    head = ["clip", "variant", "sharpness ratio", "Δ vs input", "gate: paste seam ΔE mean / max", "gate: colour shift ΔE mean / max", "gate: detail ratio", "flicker ratio", "rejected (reasons)"]
+    head = ["clip", "variant", "sharpness ratio", "Δ vs input", "gate: paste seam ΔE mean / max", "gate: colour shift ΔE mean / max", "gate: detail ratio", "gate: lip shift px mean / max", "flicker ratio", "rejected (reasons)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for clip, by_variant in report["real"].items():
         for v, r in by_variant.items():
             seam = f"{fmt(r['seam'])} / {fmt(r['seam_max'])}" if r["seam"] is not None else "–"
             shift = f"{fmt(r['delta_e'])} / {fmt(r['delta_e_max'])}" if r["delta_e"] is not None else "–"
             delta = fmt(r["delta_sharpness_ratio"], 2, True) if v != INPUT else "–"
-            lines.append(f"| {clip} | {v} | {fmt(r['sharpness_ratio'])} | {delta} | {seam} | {shift} | {fmt(r['detail_ratio'])} | {fmt(r['flicker_ratio'])} | {reasons_text(r['rejected'], r['reasons'])} |")
+            lips = f"{fmt(r.get('lip_shift'))} / {fmt(r.get('lip_shift_max'))}" if r.get("lip_shift") is not None else "–"
+            lines.append(f"| {clip} | {v} | {fmt(r['sharpness_ratio'])} | {delta} | {seam} | {shift} | {fmt(r['detail_ratio'])} | {lips} | {fmt(r['flicker_ratio'])} | {reasons_text(r['rejected'], r['reasons'])} |")
     return "\n".join(lines)
 
 

@@ -39,6 +39,8 @@ VIDEO_MEASURES = (
     ("sharpness_ratio_in", "sharpness ratio in"),
     ("sharpness_ratio_out", "sharpness ratio out"),
     ("detail_ratio", "detail ratio"),
+    ("lip_shift_px", "lip shift px"),
+    ("low_band_change", "low-band change"),
     ("seam", "seam ΔE"),
     ("delta_e", "colour shift ΔE"),
     ("psnr_in", "PSNR in"),
@@ -52,6 +54,8 @@ GATE_MEASURES = (
     ("delta_e", "max_delta_e", "colour shift ΔE"),
     ("sharpness_ratio_out", "max_sharpness_ratio", "sharpness ratio out (mouth / face)"),
     ("detail_ratio", "min_detail_ratio", "detail ratio (out / in)"),
+    ("lip_shift_px", "max_lip_shift_px", "lip shift px (at a 512 px face)"),
+    ("low_band_change", "max_low_band_change", "low-band change, grey levels (ghosting)"),
 )
 TYPICAL_BY = ("sharpness_ratio_out", "detail_ratio", "seam", "delta_e")  # "typical" = near the median of these
 SCAN_COLUMNS = ["video_id", "frame_index", "status", "reject_reason", *schema.METRIC_COLUMNS]
@@ -333,9 +337,11 @@ def histograms(scan: Scan, gate: dict[str, float]) -> str:
     import matplotlib.pyplot as plt
 
     kind = np.concatenate(scan.kind) if scan.kind else np.zeros(0, np.int8)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), dpi=90)
+    fig, axes = plt.subplots(2, 3, figsize=(15, 6.5), dpi=90)
     for ax, (m, setting, title) in zip(axes.flat, GATE_MEASURES):
         _histogram(ax, np.concatenate(scan.values.get(m, [np.zeros(0, np.float32)])), kind, gate[setting], setting, title)
+    for ax in axes.flat[len(GATE_MEASURES):]:
+        ax.set_axis_off()
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

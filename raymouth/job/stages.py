@@ -15,6 +15,8 @@ from raymouth.mouth import roi
 from raymouth.mouth.locate import mouth_crop
 from raymouth.paste import gate, metrics
 
+LOW_BAND_PER_BOX = 25.0  # low_band_change's Gaussian sigma is the mouth box's width over this
+
 INTERNAL_COLUMNS = (
     "enhanced_crop", "mouth_polygon", "confidence", "window", "window_box", "frame_hw", "face_sharpness", "landmarks", "_unit",
 )
@@ -168,7 +170,8 @@ class Composite:
             polygon = np.asarray(batch["mouth_polygon"][i], dtype=np.float32).reshape(-1, 2) - np.float32([ox, oy])
             box = at.local(batch["mouth_box"][i])
             reference = _reference(batch, i, (ox, oy), win.shape, frame_hw)
-            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, reference, _measured_face(batch, i))
+            lips = _lips(batch, i, (ox, oy))
+            result, row_metrics, changed = self.composite_one(win, crop_out, box, polygon, reference, _measured_face(batch, i), lips)
             for name, value in row_metrics.items():
                 cols[name][i] = value
             why = self.reject_reasons(row_metrics)
@@ -210,9 +213,11 @@ class Composite:
         polygon: np.ndarray,
         reference: np.ndarray | None,
         face: tuple[float, float] | None = None,
+        lips: tuple[np.ndarray, float] | None = None,
     ) -> tuple[np.ndarray, dict[str, float], roi.Box]:
         """The pasted frame (or window), its scores, and the rectangle the paste changed (``face``:
-        ``gate.face_sharpness`` of the frame, when the enhance stage measured it)."""
+        ``gate.face_sharpness`` of the frame, when the enhance stage measured it; ``lips``: the
+        input's lip points in ``frame``'s pixels and the face's width, for the lip shift)."""
         loc = self.cfg.locate
         alpha = roi.feather_mask(box, polygon, loc.feather_px)
         changed = roi.support_box(alpha, box)
@@ -237,7 +242,12 @@ class Composite:
             "delta_e": shift,
             # What it would take away: the mouth's band-pass detail, pasted over original.
             "detail_ratio": gate.detail_ratio(original, matched, alpha),
+            # What it would draw that the input does not show (ghosting), at a scale of the mouth's.
+            "low_band_change": gate.low_band_change(original, matched, alpha, max(1.5, (box[2] - box[0]) / LOW_BAND_PER_BOX)),
         }
+        if lips is not None:  # did the restoration move the lip shape the lip-sync model drew?
+            points, width = lips
+            m["lip_shift_px"] = metrics.tracked_lip_shift(before, after, points - np.float32([wx0, wy0]), width)
         if reference is not None and reference.shape == frame.shape:
             m["psnr_in"], m["ssim_in"] = metrics.mouth_psnr_ssim(frame, reference, box)
             m["psnr_out"], m["ssim_out"] = metrics.mouth_psnr_ssim(result, reference, box)
@@ -248,8 +258,10 @@ class Composite:
 
         The paste would leave a visible edge (``seam``) or shift the mouth's colour
         (``colour_shift``), leave the mouth far sharper than the face around it and than it was (``over_sharp``:
-        ringing, grid artefacts), or keep less of its detail than ``gate.min_detail_ratio``
-        (``lost_detail``: the model would soften it).
+        ringing, grid artefacts), keep less of its detail than ``gate.min_detail_ratio``
+        (``lost_detail``: the model would soften it), move the lips' edges by more than
+        ``gate.max_lip_shift_px`` (``lip_shift``: the lip sync itself would change), or change the
+        mouth's coarse structure by more than ``gate.max_low_band_change`` (``ghosting``).
         """
         g = self.cfg.gate
         checks = {
@@ -257,6 +269,8 @@ class Composite:
             schema.REJECT_COLOUR_SHIFT: m["delta_e"] > g.max_delta_e,
             schema.REJECT_OVER_SHARP: m["sharpness_ratio_out"] > max(g.max_sharpness_ratio, g.max_sharpness_gain * m["sharpness_ratio_in"]),
             schema.REJECT_LOST_DETAIL: m.get("detail_ratio", 1.0) < g.min_detail_ratio,
+            schema.REJECT_LIP_SHIFT: m.get("lip_shift_px", 0.0) > g.max_lip_shift_px,
+            schema.REJECT_GHOSTING: m.get("low_band_change", 0.0) > g.max_low_band_change,
         }
         return [reason for reason in schema.REJECT_REASONS if checks[reason]]
 
@@ -380,6 +394,16 @@ def table_to_batch(table: pa.Table) -> dict[str, np.ndarray]:
             arr[:] = col.to_pylist()
             out[name] = arr
     return out
+
+
+def _lips(batch: dict[str, np.ndarray], i: int, origin: tuple[int, int]) -> tuple[np.ndarray, float] | None:
+    """Row ``i``'s lip landmarks in its window's pixels and its face's width, when located."""
+    if "landmarks" not in batch:
+        return None
+    points = np.asarray(batch["landmarks"][i], np.float32).reshape(-1, 2)
+    if len(points) <= max(metrics.FACE_EDGES):
+        return None
+    return points[roi.lip_indices()] - np.float32(origin), metrics.face_width(points)
 
 
 def _reference(batch: dict[str, np.ndarray], i: int, origin: tuple[int, int], shape: tuple[int, ...], frame_hw: tuple[int, int]) -> np.ndarray | None:

@@ -1,8 +1,9 @@
 """The do-no-harm gate's measures of one paste: the mouth before against after, on the box's window.
 
 What the paste would change in sharpness (``paste_sharpness``), leave as an edge along its
-feather (``paste_seam``) or shift in mean colour (``colour_shift``), and what it would take away
-(``detail_ratio``). They run on every pasted frame, so the heavy ones work in float32 on views,
+feather (``paste_seam``) or shift in mean colour (``colour_shift``), what it would take away
+(``detail_ratio``) and what it would draw that the input's low band does not show
+(``low_band_change``: ghosting). They run on every pasted frame, so the heavy ones work in float32 on views,
 with the same values as the whole-frame measures in ``metrics`` up to summation order.
 Conventions as in ``metrics``.
 """
@@ -201,3 +202,19 @@ def detail_ratio(
         return float(np.vdot(weight, band * band)) / total
 
     return float(np.sqrt((band_energy(pasted) + eps) / (band_energy(original) + eps)))
+
+
+def low_band_change(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray, sigma: float, share: float = 0.95) -> float:
+    """How far the paste's coarse structure departs from the input's, in grey levels: the
+    ``share`` quantile of |G_sigma(pasted) - G_sigma(original)| (luma) where alpha >= 0.5.
+
+    A restoration adds fine detail and removes blocks and noise; the input's low band (the mouth's
+    shape, where it is dark or bright) stays. Teeth or lips drawn where the input has none (an
+    exemplar ghosted in, a hallucinated mouth) change it. 0.0 when nothing is pasted.
+    """
+    same_shape(original, pasted)
+    inside = np.asarray(alpha, np.float32) >= 0.5
+    if not inside.any():
+        return 0.0
+    low = [cv2.GaussianBlur(luma32(img), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT) for img in (original, pasted)]
+    return float(np.quantile(np.abs(low[1] - low[0])[inside], share))

@@ -317,9 +317,32 @@ def lip_shift(in_points: np.ndarray, out_points: np.ndarray, lips: Sequence[int]
     """Mean distance between the input's and the output's lip landmarks, in pixels of a face
     ``LIP_SHIFT_FACE_PX`` wide (the input face's width): how far a restoration moved the lip
     shape that the lip-sync model drew, whatever the frame's size."""
-    width = float(np.linalg.norm(in_points[FACE_EDGES[1]] - in_points[FACE_EDGES[0]]))
     moved = np.linalg.norm(np.asarray(out_points)[list(lips)] - np.asarray(in_points)[list(lips)], axis=1)
-    return float(moved.mean() * LIP_SHIFT_FACE_PX / max(width, 1e-6))
+    return float(moved.mean() * LIP_SHIFT_FACE_PX / max(face_width(in_points), 1e-6))
+
+
+def face_width(points: np.ndarray) -> float:
+    """The face's width in pixels: between its outermost landmarks (``FACE_EDGES``)."""
+    points = np.asarray(points, np.float32).reshape(-1, 2)
+    return float(np.linalg.norm(points[FACE_EDGES[1]] - points[FACE_EDGES[0]]))
+
+
+def tracked_lip_shift(before: np.ndarray, after: np.ndarray, lip_points: np.ndarray, width_px: float) -> float:
+    """How far the lip edges moved from ``before`` to ``after`` (same grid), in pixels of a face
+    ``LIP_SHIFT_FACE_PX`` wide: the input's lip points followed into the output by pyramidal
+    Lucas-Kanade flow, mean displacement. Cheap enough for every row (no second landmark pass);
+    points on flat skin, where the flow is undetermined, are left out. NaN when none is left."""
+    grey = [cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img for img in (before, after)]
+    start = np.asarray(lip_points, np.float32).reshape(-1, 1, 2)
+    win = int(np.clip(round(width_px / 24.0), 4, 20)) * 2 + 1  # about the lips' thickness
+    moved, found, _ = cv2.calcOpticalFlowPyrLK(
+        grey[0], grey[1], start, None, winSize=(win, win), maxLevel=2,
+        criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01), minEigThreshold=1e-3)
+    ok = found.reshape(-1) == 1
+    if not ok.any():
+        return float("nan")
+    distance = np.linalg.norm((moved - start).reshape(-1, 2)[ok], axis=1)
+    return float(distance.mean() * LIP_SHIFT_FACE_PX / max(width_px, 1e-6))
 
 
 PSNR_CAP = 100.0  # dB: a perfect copy scores this, not infinity
