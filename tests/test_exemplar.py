@@ -138,3 +138,25 @@ def test_guided_model_starts_as_identity_and_saves_with_manifest(tmp_path):
     assert len(loaded.inputs) == 3
     with pytest.raises(WeightsError, match="num_blocks"):
         load_guided(path, guided_arch(4, 8))
+
+
+def test_a_mouth_over_max_px_is_restored_on_a_shrunk_copy_and_keeps_its_own_detail(table, index):
+    """The packaged guided chain with ``enhance.max_px`` below the mouth's size: the output has the
+    mouth's size and its model version says so; the correction is resized back, not the restored
+    copy, so the mouth's own detail stays (far closer to it than the shrunk copy's output scaled up)."""
+    import cv2
+
+    from raymouth.restore.guided import Exemplar, GuidedChain
+
+    clean, lips = _native(table, 2)
+    grain = np.random.default_rng(0).normal(0.0, 8.0, (clean.shape[0] * 2, clean.shape[1] * 2, 1))  # detail only the full size has
+    big = np.clip(cv2.resize(clean, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC) + grain, 0, 255).astype(np.uint8)
+    j = rt.nearest(index, shape_of(index, 2), exclude=rt.Exclude("liax1", index.time_s[2], 1.0))[0]
+    exemplar = Exemplar(index.crop(j), index.lips_canon[j])
+    max_px = max(clean.shape[:2])
+    chain = GuidedChain(max_px=max_px)
+    out = chain.enhance([big], [lips * 2], [exemplar])[0]
+    assert out.shape == big.shape and chain.model_version.endswith(f"+max{max_px}")
+    small_out = GuidedChain().enhance([clean], [lips], [exemplar])[0]
+    scaled_up = cv2.resize(small_out, big.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+    assert psnr(out, big) > psnr(scaled_up, big) + 3.0

@@ -80,7 +80,6 @@ def reference_costs(frames: int, cfg: Config, size: tuple[int, int] | None = Non
 
 def _align_cost(stage, batches: list[dict]) -> float:
     """CPU seconds of the alignment alone (what the guided enhance does before its network)."""
-    from raymouth.exemplar.align import align
     from raymouth.job.exemplars import crop_lips
     from raymouth.mouth.locate import mouth_crop
 
@@ -91,7 +90,7 @@ def _align_cost(stage, batches: list[dict]) -> float:
             lips = crop_lips(batch["landmarks"][i], tuple(int(v) for v in batch["mouth_box"][i]))
             exemplar = stage.indexes.exemplar(stage.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0]))
             start = _cpu()
-            align(crop, lips, exemplar.image, exemplar.lips)
+            stage.guided.aligned(crop, lips, exemplar)
             total += _cpu() - start
     return total
 

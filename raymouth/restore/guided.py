@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from raymouth.exemplar.align import align
-from raymouth.restore.chain import WEIGHTS_DIR, pad_to, to_float, to_uint8
+from raymouth.exemplar.align import Aligned, align
+from raymouth.restore.chain import WEIGHTS_DIR, grown, pad_to, shrunk, to_float, to_uint8
 
 GUIDED_WEIGHTS = "edsr_guided.keras"  # packaged default (reference.guided_weights overrides)
 
@@ -37,7 +37,7 @@ def guided_weights_path(value: str) -> Path:
 class GuidedChain:
     """Loaded once per actor; ``enhance`` restores crops with their exemplars."""
 
-    def __init__(self, weights: str = "", threads: int = 0) -> None:
+    def __init__(self, weights: str = "", threads: int = 0, max_px: int = 0) -> None:
         from raymouth.models.guided import load_guided
         from raymouth.models.kerasapi import configure_threads
 
@@ -46,18 +46,29 @@ class GuidedChain:
         self.model, manifest = load_guided(path)
         arch = manifest["arch"]
         self.multiple = int(arch.get("unshuffle", 2))
-        self.model_version = f"guided_{arch['num_blocks']}x{arch['num_filters']}@{manifest['sha256'][:12]}"
+        self.max_px = max_px  # enhance.max_px: larger mouths are restored on a shrunk copy, as the native chain does
+        self.model_version = f"guided_{arch['num_blocks']}x{arch['num_filters']}@{manifest['sha256'][:12]}" + (f"+max{max_px}" if max_px else "")
 
     def enhance(self, crops: list[np.ndarray], lips: list[np.ndarray], exemplars: list[Exemplar]) -> list[np.ndarray]:
         """Each RGB uint8 crop (its lip points in crop pixels) restored with its exemplar."""
         return [self._one(c, p, e) for c, p, e in zip(crops, lips, exemplars)]
 
+    def aligned(self, crop: np.ndarray, lips: np.ndarray, exemplar: Exemplar) -> tuple[np.ndarray, Aligned]:
+        """The crop as the network sees it (shrunk to ``max_px`` when larger) and the exemplar
+        aligned onto it."""
+        small = shrunk(crop, self.max_px)
+        if small is not crop:
+            lips = np.asarray(lips, np.float32) * np.float32([small.shape[1] / crop.shape[1], small.shape[0] / crop.shape[0]])
+        return small, align(small, lips, exemplar.image, exemplar.lips)
+
     def _one(self, crop: np.ndarray, lips: np.ndarray, exemplar: Exemplar) -> np.ndarray:
-        aligned = align(crop, lips, exemplar.image, exemplar.lips)
-        h, w = crop.shape[:2]
+        """Restored on ``aligned``'s crop; a shrunk one's correction is resized back onto the
+        full-size crop (``chain.grown``)."""
+        small, aligned = self.aligned(crop, lips, exemplar)
+        h, w = small.shape[:2]
         H, W = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
-        x = to_float(pad_to(crop, H, W))[None]
+        x = to_float(pad_to(small, H, W))[None]
         e = to_float(pad_to(aligned.image, H, W))[None]
         c = pad_to(aligned.confidence[..., None], H, W)[None].astype(np.float32)
-        out = self.model([x, e, c], training=False).numpy()[0]
-        return to_uint8(out[:h, :w])
+        out = self.model([x, e, c], training=False).numpy()[0][:h, :w]
+        return to_uint8(out if small is crop else grown(out, small, crop))
