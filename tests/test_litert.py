@@ -72,7 +72,7 @@ def test_bad_weights_are_refused_before_any_model_runs(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(WeightsError, match="corrupt or truncated"):
         litert.read_checked(path, edsr_native_arch(num_blocks=1, num_filters=8))
-    with pytest.raises(ValueError, match="do not fit the native model"):
+    with pytest.raises(ValueError, match="do not fit the model 1x8"):
         litert.check_native_weights([np.zeros((3, 3, 12, 8), np.float32)], edsr_native_arch(num_blocks=1, num_filters=8))
 
 
@@ -104,6 +104,34 @@ def test_lite_chain_does_not_import_tensorflow():
     assert proc.stdout.split()[-3:] == ["True", "3", "False"]
 
 
+def test_guided_chain_on_litert_does_not_import_tensorflow_and_writes_its_pixels():
+    """The guided chain as a CPU actor holds it (``enhance.runtime=auto``): TensorFlow never
+    imported; its crops within one grey level of the TensorFlow chain's (mostly identical)."""
+    code = (
+        "import sys, numpy as np; from raymouth.restore.guided import GuidedChain, Exemplar; "
+        "from raymouth.data.sample import sample_crops; c = GuidedChain(); crops = sample_crops(2); "
+        "lips = [np.array([[0.2 * k.shape[1], 0.5 * k.shape[0]], [0.8 * k.shape[1], 0.5 * k.shape[0]]] * 20, np.float32) for k in crops]; "
+        "ex = [Exemplar(k[::-1].copy(), p) for k, p in zip(crops, lips)]; out = c.enhance(crops, lips, ex); "
+        "np.save(sys.argv[1], np.concatenate([o.reshape(-1) for o in out])); print('tensorflow' in sys.modules)"
+    )
+    import tempfile
+
+    from raymouth.data.sample import sample_crops
+    from raymouth.restore.guided import Exemplar, GuidedChain
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-c", code, f"{tmp}/lite.npy"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split()[-1] == "False"
+        lite = np.load(f"{tmp}/lite.npy")
+    crops = sample_crops(2)
+    lips = [np.array([[0.2 * k.shape[1], 0.5 * k.shape[0]], [0.8 * k.shape[1], 0.5 * k.shape[0]]] * 20, np.float32) for k in crops]
+    out = GuidedChain(runtime="tensorflow").enhance(crops, lips, [Exemplar(k[::-1].copy(), p) for k, p in zip(crops, lips)])
+    tf_pixels = np.concatenate([o.reshape(-1) for o in out])
+    diff = np.abs(tf_pixels.astype(int) - lite.astype(int))
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.99
+
+
 def test_runtime_setting():
     with pytest.raises(ConfigError, match="enhance.runtime=litert runs the native chain's model only"):
         from_dict({"enhance": {"runtime": "litert", "chain": "square"}})
@@ -127,5 +155,28 @@ def test_runner_keeps_only_its_most_recent_sizes_and_gives_the_same_output_after
     first = runner(xs[0])
     for x in xs[1:]:
         runner(x)
-    assert len(runner._by_shape) == 2 and (1, *xs[0].shape[1:]) not in runner._by_shape
+    assert len(runner._by_shape) == 2 and ((1, *xs[0].shape[1:]),) not in runner._by_shape
     np.testing.assert_array_equal(runner(xs[0]), first)
+
+
+def test_guided_model_on_litert_gives_the_keras_models_output():
+    """The packaged reference-guided model (three inputs) written op by op for LiteRT: the same
+    output as Keras for real sample crops with a shifted copy as the exemplar and a varying
+    confidence (inputs in the order crop, exemplar, confidence: swapped, the output differs)."""
+    from raymouth.models.guided import load_guided
+    from raymouth.restore.guided import GUIDED_WEIGHTS
+    from raymouth.restore.chain import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / GUIDED_WEIGHTS
+    weights, manifest = litert.read_checked(path, {"name": "edsr_guided"}, in_channels=7)
+    runner = litert.LiteRunner(litert.guided_flatbuffer(weights, manifest["arch"]))
+    model, _ = load_guided(path)
+    for x in _batches(3, seed=5):
+        e = np.ascontiguousarray(np.roll(x, 3, axis=2))
+        c = np.linspace(0.0, 1.0, x.shape[1] * x.shape[2], dtype=np.float32).reshape(1, x.shape[1], x.shape[2], 1)
+        want = model([x, e, c], training=False).numpy()
+        assert np.abs(want - x).max() > 1e-3  # the trained model really changes the crop
+        np.testing.assert_allclose(runner(x, e, c), want, atol=2e-6)
+        assert np.abs(runner(e, x, c) - want).max() > 1e-3
+    with pytest.raises(WeightsError, match="7 input channels"):
+        litert.read_checked(WEIGHTS_DIR / "edsr_native.keras", {"name": "edsr_native"}, in_channels=7)

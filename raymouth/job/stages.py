@@ -90,7 +90,8 @@ class EnhanceStage:
             from raymouth.job.exemplars import Indexes
             from raymouth.restore.guided import GuidedChain
 
-            self.guided = GuidedChain(cfg.reference.guided_weights, cfg.enhance.tf_intra_op_threads, cfg.enhance.max_px)
+            enh = cfg.enhance
+            self.guided = GuidedChain(cfg.reference.guided_weights, enh.tf_intra_op_threads, enh.max_px, enh.runtime)
             self.indexes, self.exemplar_indexes = Indexes(cfg), exemplar_indexes
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The native model on LiteRT (TensorFlow Lite's runtime), without importing TensorFlow.
+"""The native model (and the reference-guided one) on LiteRT (TensorFlow Lite's runtime), without importing TensorFlow.
 
 A CPU model actor that imports TensorFlow pays ~3 core-s for the import and ~0.7 per traced
 detail level before its first crop, and holds ~500 MB more memory; LiteRT imports in ~0.01 s and
@@ -71,28 +71,28 @@ def native_runner(fidelity: str | Path, detail: str | Path | None, level: float,
     return LiteRunner(native_flatbuffer(weights, arch), threads or os.cpu_count() or 1), manifest["sha256"][:12], detail_id
 
 
-def read_checked(path: str | Path, arch: dict) -> tuple[list[np.ndarray], dict]:
-    """``(weights, manifest)`` of a native ``.keras`` file after the checks ``load_checked`` makes
-    (sha256, architecture) and a check of every kernel's shape."""
+def read_checked(path: str | Path, arch: dict, in_channels: int = 3) -> tuple[list[np.ndarray], dict]:
+    """``(weights, manifest)`` of a native (or, with ``in_channels=7``, guided) ``.keras`` file after
+    the checks ``load_checked`` makes (sha256, architecture) and a check of every kernel's shape."""
     from raymouth.models.weights import WeightsError, checked_manifest
 
     manifest = checked_manifest(path, arch)
     try:
         weights = read_keras_weights(path)
-        check_native_weights(weights, arch)
+        check_native_weights(weights, manifest["arch"] if in_channels != 3 else arch, in_channels)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise WeightsError(f"weights file {path} could not be read for LiteRT: {exc}") from None
     return weights, manifest
 
 
-def check_native_weights(weights: list[np.ndarray], arch: dict) -> None:
-    """The shapes ``build_edsr_native`` gives ``arch``; a ValueError names the first mismatch."""
+def check_native_weights(weights: list[np.ndarray], arch: dict, in_channels: int = 3) -> None:
+    """The shapes ``build_edsr_native`` (``build_guided``: 7 input channels) gives ``arch``; a
+    ValueError names the first mismatch."""
     f, r, blocks = int(arch["num_filters"]), int(arch["unshuffle"]), int(arch["num_blocks"])
-    cin = 3 * r * r
-    want = [(3, 3, cin, f)] + [(3, 3, f, f)] * (2 * blocks + 1) + [(3, 3, f, cin)]
+    want = [(3, 3, in_channels * r * r, f)] + [(3, 3, f, f)] * (2 * blocks + 1) + [(3, 3, f, 3 * r * r)]
     have = [w.shape for w in weights[0::2]]
     if len(weights) != 2 * len(want) or have != want or [b.shape for b in weights[1::2]] != [(k[3],) for k in want]:
-        raise ValueError(f"weights do not fit the native model {blocks}x{f} (unshuffle {r}): kernels {have[:3]}…")
+        raise ValueError(f"weights do not fit the model {blocks}x{f} (unshuffle {r}, {in_channels} input channels): kernels {have[:3]}…")
 
 
 class _Graph:
@@ -150,6 +150,14 @@ class _Graph:
         b = self.tensor(f"{name}/bias", bias.shape, bias)
         return self.op(fb.BuiltinOperator.CONV_2D, [x, k, b], fb.BuiltinOptions.Conv2DOptions, options, name, kernel.shape[3])
 
+    def concat(self, xs: list[int], name: str) -> int:
+        """The inputs stacked along the channels."""
+        fb = self.fb
+        options = fb.ConcatenationOptionsT()
+        options.axis, options.fusedActivationFunction = 3, fb.ActivationFunctionType.NONE
+        channels = sum(self.tensors[x].shape[-1] for x in xs)
+        return self.op(fb.BuiltinOperator.CONCATENATION, xs, fb.BuiltinOptions.ConcatenationOptions, options, name, channels)
+
     def shuffle(self, x: int, block: int, to_depth: bool, name: str) -> int:
         fb = self.fb
         options = fb.SpaceToDepthOptionsT() if to_depth else fb.DepthToSpaceOptionsT()
@@ -182,11 +190,34 @@ def native_flatbuffer(weights: list[np.ndarray], arch: dict) -> bytes:
     """The native model with these weights as a TensorFlow Lite flatbuffer (input ``(N, H, W, 3)``
     float32 RGB in [0, 1], H and W multiples of the unshuffle factor; output the same shape)."""
     check_native_weights(weights, arch)
-    g = _Graph()
-    res_scale, r = np.float32(arch["res_scale"]), int(arch["unshuffle"])
+    g, r = _Graph(), int(arch["unshuffle"])
     inputs = g.tensor("crop", (1, r, r, 3), signature=(-1, -1, -1, 3))
-    x = g.binary("SUB", inputs, g.tensor("rgb_mean", (3,), np.array(RGB_MEAN, np.float32)), "pixel_in/sub")
-    x = g.binary("MUL", x, g.tensor("img_range", (), np.float32(IMG_RANGE)), "pixel_in/mul")
+    return g.finish([inputs], [g.binary("ADD", inputs, _correction(g, _pixel_in(g, inputs, "pixel_in"), weights, arch), "input_skip")])
+
+
+def guided_flatbuffer(weights: list[np.ndarray], arch: dict) -> bytes:
+    """The guided model (``models.guided.build_guided``) as a flatbuffer: inputs ``crop`` and
+    ``exemplar`` (N, H, W, 3) RGB in [0, 1] and ``confidence`` (N, H, W, 1), in that order; output
+    the crop plus the correction."""
+    check_native_weights(weights, arch, in_channels=7)
+    g, r = _Graph(), int(arch["unshuffle"])
+    crop, exemplar = (g.tensor(name, (1, r, r, 3), signature=(-1, -1, -1, 3)) for name in ("crop", "exemplar"))
+    confidence = g.tensor("confidence", (1, r, r, 1), signature=(-1, -1, -1, 1))
+    scaled = g.binary("MUL", confidence, g.tensor("confidence_range", (), np.float32(IMG_RANGE)), "confidence_in")
+    x = g.concat([_pixel_in(g, crop, "pixel_in"), _pixel_in(g, exemplar, "exemplar_in"), scaled], "stack")
+    return g.finish([crop, exemplar, confidence], [g.binary("ADD", crop, _correction(g, x, weights, arch), "input_skip")])
+
+
+def _pixel_in(g: _Graph, x: int, name: str) -> int:
+    """``PixelShift``: (x - RGB mean) * range."""
+    x = g.binary("SUB", x, g.tensor(f"{name}/rgb_mean", (3,), np.array(RGB_MEAN, np.float32)), f"{name}/sub")
+    return g.binary("MUL", x, g.tensor(f"{name}/img_range", (), np.float32(IMG_RANGE)), f"{name}/mul")
+
+
+def _correction(g: _Graph, x: int, weights: list[np.ndarray], arch: dict) -> int:
+    """Unshuffle, EDSR's body (head, residual blocks, body end + global skip), tail, shuffle, and
+    the scale back to [0, 1] units: the correction both models add to their crop."""
+    res_scale, r = np.float32(arch["res_scale"]), int(arch["unshuffle"])
     x = g.shuffle(x, r, True, "unshuffle")
     kernels = list(zip(weights[0::2], weights[1::2]))
     head = x = g.conv(x, *kernels[0], False, "head")
@@ -197,8 +228,7 @@ def native_flatbuffer(weights: list[np.ndarray], arch: dict) -> bytes:
         x = g.binary("ADD", x, y, f"block{i}_add")
     x = g.binary("ADD", head, g.conv(x, *kernels[-2], False, "body_end"), "global_skip")
     x = g.shuffle(g.conv(x, *kernels[-1], False, "tail"), r, False, "shuffle")
-    x = g.binary("MUL", x, g.tensor("correction", (), np.float32(1.0 / IMG_RANGE)), "correction")
-    return g.finish([inputs], [g.binary("ADD", inputs, x, "input_skip")])
+    return g.binary("MUL", x, g.tensor("correction", (), np.float32(1.0 / IMG_RANGE)), "correction")
 
 
 class LiteRunner:
@@ -213,27 +243,30 @@ class LiteRunner:
         self.flatbuffer, self.threads, self.cache = flatbuffer, max(1, int(threads)), max(1, int(cache))
         self._by_shape: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
-    def _interpreter(self, shape: tuple[int, ...]):
+    def _interpreter(self, shapes: tuple[tuple[int, ...], ...]):
         from ai_edge_litert.interpreter import Interpreter
 
-        it = self._by_shape.pop(shape, None)
+        it = self._by_shape.pop(shapes, None)
         if it is None:
             with native_quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate" and LiteRT's start-up lines
                 it = Interpreter(model_content=self.flatbuffer, num_threads=self.threads)
-                it.resize_tensor_input(it.get_input_details()[0]["index"], list(shape), strict=False)
+                for detail, shape in zip(it.get_input_details(), shapes):
+                    it.resize_tensor_input(detail["index"], list(shape), strict=False)
                 it.allocate_tensors()
-        self._by_shape[shape] = it
+        self._by_shape[shapes] = it
         while len(self._by_shape) > self.cache:
             self._by_shape.popitem(last=False)
         return it
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, np.float32)
-        it = self._interpreter((1, *x.shape[1:]))
-        inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+    def __call__(self, *batches: np.ndarray) -> np.ndarray:
+        """One batch per model input (in the graph's input order), a crop at a time."""
+        xs = [np.ascontiguousarray(b, np.float32) for b in batches]
+        it = self._interpreter(tuple((1, *x.shape[1:]) for x in xs))
+        inputs, out = [d["index"] for d in it.get_input_details()], it.get_output_details()[0]["index"]
         results = []
-        for crop in x:
-            it.set_tensor(inp, crop[None])
+        for n in range(len(xs[0])):
+            for index, x in zip(inputs, xs):
+                it.set_tensor(index, x[n : n + 1])
             it.invoke()
             results.append(it.get_tensor(out)[0])
         return np.stack(results)

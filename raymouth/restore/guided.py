@@ -10,11 +10,14 @@ native chain does. No Ray here: ``job.stages.EnhanceStage`` holds one per actor.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from raymouth.errors import UserError
 from raymouth.exemplar.align import Aligned, align
 from raymouth.restore.chain import WEIGHTS_DIR, grown, pad_to, shrunk, to_float, to_uint8
 
@@ -35,15 +38,13 @@ def guided_weights_path(value: str) -> Path:
 
 
 class GuidedChain:
-    """Loaded once per actor; ``enhance`` restores crops with their exemplars."""
+    """Loaded once per actor; ``enhance`` restores crops with their exemplars. ``runtime`` as
+    ``enhance.runtime``: LiteRT (no TensorFlow import) unless ``tensorflow`` (GPU actors) or LiteRT
+    is not installed."""
 
-    def __init__(self, weights: str = "", threads: int = 0, max_px: int = 0) -> None:
-        from raymouth.models.guided import load_guided
-        from raymouth.models.kerasapi import configure_threads
-
-        configure_threads(threads, 0)
+    def __init__(self, weights: str = "", threads: int = 0, max_px: int = 0, runtime: str = "auto") -> None:
         path = guided_weights_path(weights)
-        self.model, manifest = load_guided(path)
+        self.network, manifest = _network(path, threads, runtime)
         arch = manifest["arch"]
         self.multiple = int(arch.get("unshuffle", 2))
         self.max_px = max_px  # enhance.max_px: larger mouths are restored on a shrunk copy, as the native chain does
@@ -70,5 +71,22 @@ class GuidedChain:
         x = to_float(pad_to(small, H, W))[None]
         e = to_float(pad_to(aligned.image, H, W))[None]
         c = pad_to(aligned.confidence[..., None], H, W)[None].astype(np.float32)
-        out = self.model([x, e, c], training=False).numpy()[0][:h, :w]
+        out = self.network(x, e, c)[0][:h, :w]
         return to_uint8(out if small is crop else grown(out, small, crop))
+
+
+def _network(path: Path, threads: int, runtime: str) -> tuple[Callable[..., np.ndarray], dict]:
+    """``(crop, exemplar, confidence) batches -> restored batch`` and the weights' manifest."""
+    from raymouth.models import litert
+
+    if runtime == "litert" and not litert.available():
+        raise UserError("enhance.runtime=litert needs the ai-edge-litert package")
+    if runtime != "tensorflow" and litert.available():
+        weights, manifest = litert.read_checked(path, {"name": "edsr_guided"}, in_channels=7)
+        return litert.LiteRunner(litert.guided_flatbuffer(weights, manifest["arch"]), threads or os.cpu_count() or 1), manifest
+    from raymouth.models.guided import load_guided
+    from raymouth.models.kerasapi import configure_threads
+
+    configure_threads(threads, 0)
+    model, manifest = load_guided(path)
+    return lambda x, e, c: model([x, e, c], training=False).numpy(), manifest
