@@ -166,17 +166,20 @@ def read_unit_lazily(
     """The unit's column names in file order, its columns but ``lazy`` as a table, and ``lazy``
     as a ``UnitColumn``; ``read`` runs each file access (``storage.retrying``, say)."""
 
+    footer: list[pq.FileMetaData] = []
+
     def footer_and_rest() -> tuple[list[str], list[int], pa.Table]:
         with fs.open_input_file(unit.path) as f:
             pf = pq.ParquetFile(f)
+            footer[:] = [pf.metadata]
             rows = [pf.metadata.row_group(g).num_rows for g in unit.row_groups]
             rest = [c for c in pf.schema_arrow.names if c != lazy]
             return pf.schema_arrow.names, rows, pf.read_row_groups(list(unit.row_groups), columns=rest)
 
     def group(g: int) -> list:
         def action() -> list:
-            with fs.open_input_file(unit.path) as f:
-                return pq.ParquetFile(f).read_row_group(unit.row_groups[g], columns=[lazy]).column(0).to_pylist()
+            with fs.open_input_file(unit.path) as f:  # the footer read once: one ranged read per group on S3
+                return pq.ParquetFile(f, metadata=footer[0]).read_row_group(unit.row_groups[g], columns=[lazy]).column(0).to_pylist()
 
         return read(action)
 
