@@ -19,12 +19,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from raymouth.config import Config
-from raymouth.data import codec, schema
+from raymouth.data import codec, schema, sheet
 from raymouth.evaluate.clips import EvaluateError
 from raymouth.evaluate.reference import ROWS_PER_GROUP, frames_table, score_run, sharpness_cells
+from raymouth.mouth import roi
 
 
 def pairs_in(folder: Path) -> list[str]:
@@ -89,9 +91,66 @@ def evaluate_pairs(folder: str, out_dir: str, cfg: Config, frames: int = 48, run
     pipeline.run(data, str(out / "runs"), run_name, cfg, log=log, ref_uri=str(out / "data" / "ref"), ref_map=str(out / "map.csv"))
     report = {"frames": frames, "mode": cfg.reference.mode, "shipped": score_run(out / "runs" / "shipped", out / "data" / "in"),
               "reference": score_run(out / "runs" / run_name, out / "data" / "in")}
+    report["sheets"] = pair_sheets(out, run_name, names)
     (out / f"{run_name}.json").write_text(json.dumps(report, indent=2) + "\n")
     log(markdown(report))
+    log(f"evaluate-pairs: contact sheets {', '.join(s['path'] for s in report['sheets'])}")
     return report
+
+
+SHEET_FRAMES = 4  # frames per pair's contact sheet, evenly spaced
+SHEET_CELL_PX = 192  # a cell's height the integer zoom aims at
+
+
+def pair_sheets(out: Path, run_name: str, names: list[str], frames: int = SHEET_FRAMES) -> list[dict[str, Any]]:
+    """Per pair, ``sheet_<name>.png``: a row per sampled frame, each mouth at the box the job used,
+    zoomed by a whole factor (nearest): the lip-sync output, the shipped run's, the run with the
+    source clip's, the source's own mouth, and (``reference.mode=guided``) the exemplar it retrieved.
+    Returns each sheet's path and grid (``evaluate.sheets.grid_sheet``) with its rows' boxes."""
+    from raymouth.data.sheet import sheet_positions
+    from raymouth.evaluate.sheets import grid_sheet
+
+    paths = []
+    for name in names:
+        shipped, own = _frames(out / "runs" / "shipped", name), _frames(out / "runs" / run_name, name)
+        index = _index(out / "runs" / run_name / "references" / f"{name}_src" / "index.parquet")
+        keys = sorted(i for i in own if i in shipped and own[i]["mouth_box"] is not None)
+        rows, boxes = [], []
+        for i in [keys[p] for p in sheet_positions(len(keys), frames)]:
+            box = tuple(int(v) for v in own[i]["mouth_box"])
+            cut = lambda data: roi.crop(codec.decode(data)[0], box)  # noqa: E731
+            cells = {"input": cut(own[i]["image"]), "shipped": cut(shipped[i]["enhanced"]), "own clip": cut(own[i]["enhanced"]), "source": cut(own[i]["reference"])}
+            used = own[i].get("reference_frames") or []
+            if index is not None and used and int(used[0]) in index:
+                cells["exemplar"] = sheet.fit_height(index[int(used[0])], box[3] - box[1])
+            rows.append((f"frame {i}", cells))
+            boxes.append(box)
+        if not rows:
+            continue
+        zoom = max(1, round(SHEET_CELL_PX / max(b[3] - b[1] for b in boxes)))
+        columns = [c for c in ("input", "shipped", "own clip", "source", "exemplar") if any(c in cells for _, cells in rows)]
+        title = f"{name}: lip-sync output, shipped model, with its source clip ({run_name}), the source, zoomed {zoom}x"
+        paths.append({**grid_sheet(rows, columns, zoom, out / f"sheet_{name}.png", title), "pair": name, "boxes": boxes})
+    return paths
+
+
+def _frames(run: Path, name: str) -> dict[int, dict]:
+    """A run's rows of one video by frame index (frame mode: whole input, output and source frames)."""
+    columns = ["frame_index", "image", "enhanced", "reference", "mouth_box"]
+    table = pq.read_table(run / "frames", filters=[("video_id", "=", name)])
+    columns += ["reference_frames"] if "reference_frames" in table.column_names else []
+    return {r["frame_index"]: r for r in table.select(columns).to_pylist()}
+
+
+def _index(path: Path) -> dict[int, np.ndarray] | None:
+    """The guided run's mouth index of one reference: canonical crop by reference frame index."""
+    if not path.is_file():
+        return None
+    from raymouth.exemplar.index import read_index
+    from raymouth.exemplar.retrieve import MouthIndex
+
+    index = MouthIndex.from_table(read_index(path))
+    return {int(f): index.crop(k) for k, f in enumerate(index.frame)}
 
 
 def markdown(report: dict[str, Any]) -> str:
