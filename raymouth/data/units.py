@@ -178,7 +178,7 @@ def read_unit_lazily(
 
     def group(g: int) -> list:
         def action() -> list:
-            with fs.open_input_file(unit.path) as f:  # the footer read once: one ranged read per group on S3
+            with fs.open_input_file(unit.path) as f:  # the footer was read once, with the other columns
                 return pq.ParquetFile(f, metadata=footer[0]).read_row_group(unit.row_groups[g], columns=[lazy]).column(0).to_pylist()
 
         return read(action)

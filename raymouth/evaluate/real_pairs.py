@@ -17,9 +17,8 @@ import argparse
 import json
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 import pyarrow.parquet as pq
 
 from raymouth.config import Config
@@ -27,6 +26,9 @@ from raymouth.data import codec, schema, sheet
 from raymouth.evaluate.clips import EvaluateError
 from raymouth.evaluate.reference import ROWS_PER_GROUP, frames_table, score_run, sharpness_cells
 from raymouth.mouth import roi
+
+if TYPE_CHECKING:
+    from raymouth.exemplar.retrieve import MouthIndex
 
 
 def pairs_in(folder: Path) -> list[str]:
@@ -110,7 +112,7 @@ def pair_sheets(out: Path, run_name: str, names: list[str], frames: int = SHEET_
     from raymouth.data.sheet import sheet_positions
     from raymouth.evaluate.sheets import grid_sheet
 
-    paths = []
+    sheets = []
     for name in names:
         shipped, own = _frames(out / "runs" / "shipped", name), _frames(out / "runs" / run_name, name)
         index = _index(out / "runs" / run_name / "references" / f"{name}_src" / "index.parquet")
@@ -121,8 +123,8 @@ def pair_sheets(out: Path, run_name: str, names: list[str], frames: int = SHEET_
             cut = lambda data: roi.crop(codec.decode(data)[0], box)  # noqa: E731
             cells = {"input": cut(own[i]["image"]), "shipped": cut(shipped[i]["enhanced"]), "own clip": cut(own[i]["enhanced"]), "source": cut(own[i]["reference"])}
             used = own[i].get("reference_frames") or []
-            if index is not None and used and int(used[0]) in index:
-                cells["exemplar"] = sheet.fit_height(index[int(used[0])], box[3] - box[1])
+            if index is not None and used and int(used[0]) in index[1]:
+                cells["exemplar"] = sheet.fit_height(index[0].crop(index[1][int(used[0])]), box[3] - box[1])
             rows.append((f"frame {i}", cells))
             boxes.append(box)
         if not rows:
@@ -130,8 +132,8 @@ def pair_sheets(out: Path, run_name: str, names: list[str], frames: int = SHEET_
         zoom = max(1, round(SHEET_CELL_PX / max(b[3] - b[1] for b in boxes)))
         columns = [c for c in ("input", "shipped", "own clip", "source", "exemplar") if any(c in cells for _, cells in rows)]
         title = f"{name}: lip-sync output, shipped model, with its source clip ({run_name}), the source, zoomed {zoom}x"
-        paths.append({**grid_sheet(rows, columns, zoom, out / f"sheet_{name}.png", title), "pair": name, "boxes": boxes})
-    return paths
+        sheets.append({**grid_sheet(rows, columns, zoom, out / f"sheet_{name}.png", title), "pair": name, "boxes": boxes})
+    return sheets
 
 
 def _frames(run: Path, name: str) -> dict[int, dict]:
@@ -142,15 +144,15 @@ def _frames(run: Path, name: str) -> dict[int, dict]:
     return {r["frame_index"]: r for r in table.select(columns).to_pylist()}
 
 
-def _index(path: Path) -> dict[int, np.ndarray] | None:
-    """The guided run's mouth index of one reference: canonical crop by reference frame index."""
+def _index(path: Path) -> tuple[MouthIndex, dict[int, int]] | None:
+    """The guided run's mouth index of one reference and its entries by reference frame index."""
     if not path.is_file():
         return None
     from raymouth.exemplar.index import read_index
     from raymouth.exemplar.retrieve import MouthIndex
 
     index = MouthIndex.from_table(read_index(path))
-    return {int(f): index.crop(k) for k, f in enumerate(index.frame)}
+    return index, {int(f): k for k, f in enumerate(index.frame)}
 
 
 def markdown(report: dict[str, Any]) -> str:

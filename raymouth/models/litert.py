@@ -79,7 +79,7 @@ def read_checked(path: str | Path, arch: dict, in_channels: int = 3) -> tuple[li
     manifest = checked_manifest(path, arch)
     try:
         weights = read_keras_weights(path)
-        check_native_weights(weights, manifest["arch"] if in_channels != 3 else arch, in_channels)
+        check_native_weights(weights, {**manifest["arch"], **arch}, in_channels)  # arch: what the caller checked
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise WeightsError(f"weights file {path} could not be read for LiteRT: {exc}") from None
     return weights, manifest
