@@ -159,8 +159,12 @@ def cmd_export(args, cfg) -> int:
 
 def cmd_bench(args, cfg) -> int:
     from raymouth.bench.job import bench
+    from raymouth.bench.reference import bench_reference
 
-    table = bench(cfg, frames=args.frames, stage=args.stage, size=args.size, modes=args.modes)
+    if args.stage == "reference":
+        table = bench_reference(cfg, frames=args.frames, size=args.size)
+    else:
+        table = bench(cfg, frames=args.frames, stage=args.stage, size=args.size, modes=args.modes)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")

@@ -96,7 +96,9 @@ def test_bench_reference_costs_the_guided_path_beside_the_generic_one():
     """`raymouth bench --stage reference`: the sample as its own reference, so every mouth finds an
     exemplar; each part costs something, the guided enhance includes its alignment, and it writes
     the same bytes with every core busy (real packaged guided and shipped weights)."""
-    table = bench(config.load(), frames=16, stage="reference")
+    from raymouth.bench.reference import bench_reference
+
+    table = bench_reference(config.load(), frames=16)
     print("\n" + table)
     rows = _rows(table)
     cost = lambda name: float(rows[name][0].strip("*").split()[0])  # noqa: E731

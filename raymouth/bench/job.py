@@ -21,7 +21,7 @@ import psutil
 from raymouth.config import Config
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
     """This process's CPU seconds, all threads, at nanosecond resolution (``psutil``'s
     ``cpu_times`` counts 10 ms clock ticks: a small stage would read 0)."""
     return time.process_time()
@@ -117,23 +117,23 @@ def stage_costs(frames_uri: str, cfg: Config, modes: tuple[str, ...] = ("patch",
         writers = {mode: WriteOutput(f"{tmp}/{mode}", cfg.storage, False, mode) for mode in modes}
         step = cfg.pipeline.enhance_batch_size_cpu  # the batches the pipeline's model actors see
         for unit in plan:
-            start = _cpu()
+            start = cpu_seconds()
             located = locate(table_to_batch(units.read_unit(loc.fs, unit)))  # a whole unit, as ReadUnits
-            spent = {STAGES[0]: _cpu() - start}
+            spent = {STAGES[0]: cpu_seconds() - start}
             located["_unit"] = np.array([unit.unit_id] * unit.rows, dtype=object)
             for i in range(0, unit.rows, step):
-                start = _cpu()
+                start = cpu_seconds()
                 batch = enhance({k: v[i : i + step] for k, v in located.items()})
-                spent[STAGES[1]] = spent.get(STAGES[1], 0.0) + _cpu() - start
+                spent[STAGES[1]] = spent.get(STAGES[1], 0.0) + cpu_seconds() - start
                 for mode in modes:
                     if n == 0 and i == 0:
                         composites[mode](dict(batch))  # warm-up, not counted (see above)
-                    start = _cpu()
+                    start = cpu_seconds()
                     composited = composites[mode](dict(batch))
-                    middle = _cpu()
+                    middle = cpu_seconds()
                     writers[mode](composited)
                     costs[mode][STAGES[2]] += middle - start
-                    costs[mode][STAGES[3]] += _cpu() - middle
+                    costs[mode][STAGES[3]] += cpu_seconds() - middle
             for mode in modes:
                 for name, value in spent.items():
                     costs[mode][name] += value
@@ -149,17 +149,10 @@ def _bytes_under(folder: Path) -> int:
 
 def bench(cfg: Config, frames: int = 200, stage: str = "all", size: str = "sample", modes: tuple[str, ...] = ("patch", "frame")) -> str:
     """Runs the measurements and returns Markdown tables. ``stage``: ``locate`` (that stage alone),
-    ``stages`` (every stage, both modes, no pipeline), ``reference`` (the reference-guided path
-    beside the generic model, ``bench.reference``) or ``all`` (then the pipeline, in the first
-    of ``modes``)."""
+    ``stages`` (every stage, both modes, no pipeline) or ``all`` (then the pipeline, in the first
+    of ``modes``); ``reference`` is ``bench.reference``'s."""
     from raymouth.cluster import ensure_ray
     from raymouth.job import pipeline
-
-    if stage == "reference":
-        from raymouth.bench.reference import reference_costs, reference_table
-
-        costs = reference_costs(frames, cfg, SIZES[size])
-        return "\n".join([f"frames: {frames} of {_size_name(size)} (built-in sample; its reference: the same face, {2 * frames} frames)", "", *reference_table(costs, cfg)])
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -172,7 +165,7 @@ def bench(cfg: Config, frames: int = 200, stage: str = "all", size: str = "sampl
         if stage == "locate":
             cost = first[STAGES[0]]
             return f"| measure | value |\n|---|---|\n| {STAGES[0]}, core-s/frame | {cost:.4f} |\n| frames/s per core | {1 / cost:.1f} |"
-        lines = [f"frames: {frames} of {_size_name(size)} (built-in sample, {_chain_name(cfg)}, "
+        lines = [f"frames: {frames} of {size_name(size)} (built-in sample, {_chain_name(cfg)}, "
                  f"autoencoder {'on' if cfg.enhance.use_autoencoder else 'off'})", "", *stage_table(measured, modes)]
         if stage == "stages":
             return "\n".join(lines)
@@ -218,7 +211,7 @@ def stage_table(measured: StageCosts, modes: tuple[str, ...]) -> list[str]:
     return rows
 
 
-def _size_name(size: str) -> str:
+def size_name(size: str) -> str:
     return "448x448" if SIZES[size] is None else "x".join(map(str, SIZES[size]))
 
 

@@ -18,10 +18,17 @@ from typing import Iterator
 
 import numpy as np
 
-from raymouth.bench.job import _cpu, make_frames
+from raymouth.bench.job import SIZES, cpu_seconds, make_frames, size_name
 from raymouth.config import Config
 
 VIDEO = "bench"  # make_frames names the clip bench.mp4: the input's and the reference's video_id
+
+
+def bench_reference(cfg: Config, frames: int = 200, size: str = "sample") -> str:
+    """`raymouth bench --stage reference`: the measurements as Markdown."""
+    costs = reference_costs(frames, cfg, SIZES[size])
+    head = f"frames: {frames} of {size_name(size)} (built-in sample; its reference: the same face, {2 * frames} frames)"
+    return "\n".join([head, "", *reference_table(costs, cfg)])
 
 
 def reference_costs(frames: int, cfg: Config, size: tuple[int, int] | None = None) -> dict[str, float]:
@@ -40,9 +47,9 @@ def reference_costs(frames: int, cfg: Config, size: tuple[int, int] | None = Non
         in_loc = storage.resolve(in_uri, cfg.storage)
         plan = units.plan(in_loc, cfg.pipeline.rows_per_unit)
         ref_plan = reference.plan(in_loc, sorted({u.path for u in plan}), ref_uri, None, cfg)
-        start = _cpu()
+        start = cpu_seconds()
         built = exemplars.build_index(ref_uri, ref_plan.files[VIDEO], VIDEO, str(work / "run"), cfg)
-        index_cost = _cpu() - start
+        index_cost = cpu_seconds() - start
         indexes = {VIDEO: exemplars.index_loc(storage.resolve(str(work / "run"), cfg.storage), VIDEO).uri}
         retriever = exemplars.Retriever(indexes, cfg)
         guided, generic = EnhanceStage(cfg, exemplar_indexes=indexes), EnhanceStage(cfg)
@@ -52,9 +59,9 @@ def reference_costs(frames: int, cfg: Config, size: tuple[int, int] | None = Non
             for unit in plan:
                 located = locate(table_to_batch(units.read_unit(in_loc.fs, unit)))
                 retriever.new_unit()
-                start = _cpu()
+                start = cpu_seconds()
                 located = retriever(located)
-                spent["retrieve"] += _cpu() - start
+                spent["retrieve"] += cpu_seconds() - start
                 batches += [{k: v[i : i + cfg.pipeline.enhance_batch_size_cpu] for k, v in located.items()}
                             for i in range(0, unit.rows, cfg.pipeline.enhance_batch_size_cpu)]
         guided(dict(batches[0]))  # warm-up (graph tracing), not counted: paid once per actor
@@ -62,12 +69,12 @@ def reference_costs(frames: int, cfg: Config, size: tuple[int, int] | None = Non
         spent["align"] = _align_cost(guided, batches)
         idle = []
         for batch in batches:
-            start = _cpu()
+            start = cpu_seconds()
             idle.append(_digest(guided(dict(batch))))
-            middle = _cpu()
+            middle = cpu_seconds()
             generic(dict(batch))
             spent["guided"] += middle - start
-            spent["generic"] += _cpu() - middle
+            spent["generic"] += cpu_seconds() - middle
         with _all_cores_busy():
             busy = [_digest(guided(dict(batch))) for batch in batches]
     n = sum(len(b["status"]) for b in batches)
@@ -89,9 +96,9 @@ def _align_cost(stage, batches: list[dict]) -> float:
             crop = mouth_crop(batch, i)
             lips = crop_lips(batch["landmarks"][i], tuple(int(v) for v in batch["mouth_box"][i]))
             exemplar = stage.indexes.exemplar(stage.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0]))
-            start = _cpu()
+            start = cpu_seconds()
             stage.guided.aligned(crop, lips, exemplar)
-            total += _cpu() - start
+            total += cpu_seconds() - start
     return total
 
 
