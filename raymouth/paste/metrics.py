@@ -327,21 +327,35 @@ def face_width(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[FACE_EDGES[1]] - points[FACE_EDGES[0]]))
 
 
+TRACK_FACE_PX = 256.0  # tracked_lip_shift follows the lips on a copy where the face is at most this wide
+
+
 def tracked_lip_shift(before: np.ndarray, after: np.ndarray, lip_points: np.ndarray, width_px: float) -> float:
     """How far the lip edges moved from ``before`` to ``after`` (same grid), in pixels of a face
     ``LIP_SHIFT_FACE_PX`` wide: the input's lip points followed into the output by pyramidal
-    Lucas-Kanade flow, mean displacement. Cheap enough for every row (no second landmark pass);
-    points on flat skin, where the flow is undetermined, are left out. NaN when none is left."""
-    grey = [cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img for img in (before, after)]
-    start = np.asarray(lip_points, np.float32).reshape(-1, 1, 2)
-    win = int(np.clip(round(width_px / 24.0), 4, 20)) * 2 + 1  # about the lips' thickness
+    Lucas-Kanade flow, mean displacement. Cheap enough for every row (no second landmark pass):
+    it runs on the lips' surroundings only, shrunk so the face is at most ``TRACK_FACE_PX`` wide.
+    Points on flat skin, where the flow is undetermined, are left out. NaN when none is left."""
+    points = np.asarray(lip_points, np.float32).reshape(-1, 2)
+    scale = min(1.0, TRACK_FACE_PX / max(width_px, 1e-6))
+    margin = 0.1 * width_px  # a lip's thickness and then some: what the flow window sees
+    h, w = before.shape[:2]
+    x0, y0 = np.maximum(np.floor(points.min(axis=0) - margin), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(points.max(axis=0) + margin), [w, h]).astype(int)
+    grey = []
+    for img in (before, after):
+        part = np.ascontiguousarray(img[y0:y1, x0:x1])
+        part = cv2.cvtColor(part, cv2.COLOR_RGB2GRAY) if part.ndim == 3 else part
+        grey.append(part if scale == 1.0 else cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    start = ((points - np.float32([x0, y0])) * np.float32(scale)).reshape(-1, 1, 2)
+    win = int(np.clip(round(width_px * scale / 24.0), 4, 20)) * 2 + 1  # about the lips' thickness
     moved, found, _ = cv2.calcOpticalFlowPyrLK(
         grey[0], grey[1], start, None, winSize=(win, win), maxLevel=2,
         criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01), minEigThreshold=1e-3)
     ok = found.reshape(-1) == 1
     if not ok.any():
         return float("nan")
-    distance = np.linalg.norm((moved - start).reshape(-1, 2)[ok], axis=1)
+    distance = np.linalg.norm((moved - start).reshape(-1, 2)[ok], axis=1) / scale
     return float(distance.mean() * LIP_SHIFT_FACE_PX / max(width_px, 1e-6))
 
 
