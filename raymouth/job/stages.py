@@ -91,7 +91,7 @@ class EnhanceStage:
             from raymouth.restore.guided import GuidedChain
 
             enh = cfg.enhance
-            self.guided = GuidedChain(cfg.reference.guided_weights, enh.tf_intra_op_threads, enh.max_px, enh.runtime)
+            self.guided = GuidedChain(cfg.reference.guided_weights, enh.tf_intra_op_threads, enh.max_px, enh.runtime, enh.bucket_px)
             self.indexes, self.exemplar_indexes = Indexes(cfg), exemplar_indexes
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

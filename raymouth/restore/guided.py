@@ -5,8 +5,8 @@ Per crop: the exemplar's canonical crop is aligned onto the crop's own pixel gri
 (``exemplar.align``: similarity from the lip landmarks, dense flow on low-passed copies, the
 input's colours, a confidence that falls where the two disagree); crop, aligned exemplar and
 confidence go through ``models.guided`` (output = crop + a learned correction, at the crop's own
-size). Crops are mirrored out to even sizes for the pixel-unshuffle and cut back after, as the
-native chain does. No Ray here: ``job.stages.EnhanceStage`` holds one per actor.
+size). Crops are mirrored out to size buckets (``enhance.bucket_px``) for the pixel-unshuffle and
+a few network shapes, and cut back after, as the native chain does. No Ray here: ``job.stages.EnhanceStage`` holds one per actor.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from raymouth.errors import UserError
 from raymouth.exemplar.align import Aligned, align
-from raymouth.restore.chain import WEIGHTS_DIR, grown, pad_to, shrunk, to_float, to_uint8
+from raymouth.restore.chain import WEIGHTS_DIR, bucket, grown, pad_to, shrunk, to_float, to_uint8
 
 GUIDED_WEIGHTS = "edsr_guided.keras"  # packaged default (reference.guided_weights overrides)
 
@@ -42,12 +42,13 @@ class GuidedChain:
     ``enhance.runtime``: LiteRT (no TensorFlow import) unless ``tensorflow`` (GPU actors) or LiteRT
     is not installed."""
 
-    def __init__(self, weights: str = "", threads: int = 0, max_px: int = 0, runtime: str = "auto") -> None:
+    def __init__(self, weights: str = "", threads: int = 0, max_px: int = 0, runtime: str = "auto", bucket_px: int = 16) -> None:
         path = guided_weights_path(weights)
         self.network, manifest = _network(path, threads, runtime)
         arch = manifest["arch"]
         self.multiple = int(arch.get("unshuffle", 2))
         self.max_px = max_px  # enhance.max_px: larger mouths are restored on a shrunk copy, as the native chain does
+        self.bucket_px = bucket_px  # enhance.bucket_px: crops mirrored out to size buckets, few network shapes (LiteRT plans each)
         self.model_version = f"guided_{arch['num_blocks']}x{arch['num_filters']}@{manifest['sha256'][:12]}" + (f"+max{max_px}" if max_px else "")
 
     def enhance(self, crops: list[np.ndarray], lips: list[np.ndarray], exemplars: list[Exemplar]) -> list[np.ndarray]:
@@ -67,7 +68,7 @@ class GuidedChain:
         full-size crop (``chain.grown``)."""
         small, aligned = self.aligned(crop, lips, exemplar)
         h, w = small.shape[:2]
-        H, W = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
+        H, W = (-(-bucket(n, self.bucket_px) // self.multiple) * self.multiple for n in (h, w))
         x = to_float(pad_to(small, H, W))[None]
         e = to_float(pad_to(aligned.image, H, W))[None]
         c = pad_to(aligned.confidence[..., None], H, W)[None].astype(np.float32)
