@@ -152,7 +152,6 @@ def _frame_measures(run: Path, inputs: Path, vid: str, ok: list[dict]) -> dict[s
     boxes = {r["frame_index"]: tuple(int(v) for v in r["mouth_box"]) for r in ok}
     fixed = tuple(int(v) for v in np.median(np.asarray(list(boxes.values())), axis=0).round())
     clean_ratio, ins, outs, shifts = [], [], [], []
-    lips = roi.lip_indices()
     with Landmarker(LocateConfig()) as landmarker:
         for path in sorted((run / "frames").glob("*.parquet")):
             t = pq.read_table(path, filters=[("video_id", "=", vid)], columns=["frame_index", "image", "enhanced", "reference"])
@@ -165,7 +164,7 @@ def _frame_measures(run: Path, inputs: Path, vid: str, ok: list[dict]) -> dict[s
                 outs.append((i, roi.crop(frame_out, roi.clip_box(fixed, clean.shape))))
                 face_in, face_out = landmarker.detect(frame_in), landmarker.detect(frame_out)
                 if face_in is not None and face_out is not None:
-                    shifts.append(metrics.lip_shift(face_in.points, face_out.points, lips))
+                    shifts.append(metrics.lip_shift(face_in.points, face_out.points, roi.LIP_INDICES))
     ins.sort(key=lambda p: p[0])
     outs.sort(key=lambda p: p[0])
     return {"sharpness_ratio_clean": float(np.mean(clean_ratio)), "flicker_ratio": metrics.flicker_ratio([c for _, c in outs], [c for _, c in ins]),

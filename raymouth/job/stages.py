@@ -404,7 +404,7 @@ def _lips(batch: dict[str, np.ndarray], i: int, origin: tuple[int, int]) -> tupl
     points = np.asarray(batch["landmarks"][i], np.float32).reshape(-1, 2)
     if len(points) <= max(metrics.FACE_EDGES):
         return None
-    return points[roi.lip_indices()] - np.float32(origin), metrics.face_width(points)
+    return points[roi.LIP_INDICES] - np.float32(origin), metrics.face_width(points)
 
 
 def _reference(batch: dict[str, np.ndarray], i: int, origin: tuple[int, int], shape: tuple[int, ...], frame_hw: tuple[int, int]) -> np.ndarray | None:

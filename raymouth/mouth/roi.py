@@ -32,6 +32,10 @@ def lip_indices(connections: Sequence[tuple[int, int]] = LIPS_CONNECTIONS) -> np
     return np.array(sorted({i for pair in connections for i in pair}), dtype=np.int64)
 
 
+LIP_INDICES = lip_indices()  # computed once: every located frame and every pasted row indexes with it
+LIP_INDICES.setflags(write=False)
+
+
 def lip_cycles(connections: Sequence[tuple[int, int]] = LIPS_CONNECTIONS) -> list[list[int]]:
     """The closed contours the connections form (outer and inner lip line), as ordered indices."""
     neighbours: dict[int, list[int]] = {}
@@ -101,13 +105,13 @@ def mouth_box(
     points: np.ndarray, frame_shape: Sequence[int], margin: float, min_box_px: int
 ) -> tuple[Box | None, str]:
     """Mouth box from the lip landmarks of 478 points: (box, 'ok') or (None, 'roi_too_small')."""
-    box = expand_box(np.asarray(points)[lip_indices()], margin, frame_shape)
+    box = expand_box(np.asarray(points)[LIP_INDICES], margin, frame_shape)
     return (box, STATUS_OK) if box_ok(box, min_box_px) else (None, STATUS_ROI_TOO_SMALL)
 
 
 def lip_bounds(points: np.ndarray) -> Box:
     """Tight integer box around the lip landmarks (no margin, not clipped)."""
-    lips = np.asarray(points)[lip_indices()]
+    lips = np.asarray(points)[LIP_INDICES]
     lo, hi = np.floor(lips.min(axis=0)), np.floor(lips.max(axis=0)) + 1
     return (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
 
