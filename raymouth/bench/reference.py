@@ -87,15 +87,9 @@ def reference_costs(frames: int, cfg: Config, size: tuple[int, int] | None = Non
 
 def _align_cost(stage, batches: list[dict]) -> float:
     """CPU seconds of the alignment alone (what the guided enhance does before its network)."""
-    from raymouth.job.exemplars import crop_lips
-    from raymouth.mouth.locate import mouth_crop
-
     total = 0.0
     for batch in batches:
-        for i in stage._guided_rows(batch):
-            crop = mouth_crop(batch, i)
-            lips = crop_lips(batch["landmarks"][i], tuple(int(v) for v in batch["mouth_box"][i]))
-            exemplar = stage.indexes.exemplar(stage.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0]))
+        for crop, lips, exemplar in zip(*stage.guided_inputs(batch, stage.guided_rows(batch))):
             start = cpu_seconds()
             stage.guided.aligned(crop, lips, exemplar)
             total += cpu_seconds() - start

@@ -100,7 +100,7 @@ class EnhanceStage:
         out[:] = [np.zeros((0, 0, 3), np.uint8) for _ in range(n)]
         versions = np.array([self.model_version] * n, dtype=object)
         face = np.full((n, 2), np.nan)  # (mouth, rest of face) sharpness, where measured
-        guided = self._guided_rows(batch)
+        guided = self.guided_rows(batch)
         if guided:
             self._enhance_guided(batch, guided, out, versions)
         groups: dict[str, list[int]] = {}
@@ -124,19 +124,24 @@ class EnhanceStage:
         batch["model_version"] = versions
         return batch
 
-    def _guided_rows(self, batch: dict[str, np.ndarray]) -> list[int]:
+    def guided_rows(self, batch: dict[str, np.ndarray]) -> list[int]:
         """The ok rows that have an exemplar (reference.mode=guided): the guided chain's."""
         if self.guided is None or "exemplars" not in batch:
             return []
         return [i for i in range(len(batch["status"])) if batch["status"][i] == schema.STATUS_OK and len(batch["exemplars"][i])]
 
-    def _enhance_guided(self, batch: dict[str, np.ndarray], rows: list[int], out: np.ndarray, versions: np.ndarray) -> None:
+    def guided_inputs(self, batch: dict[str, np.ndarray], rows: list[int]) -> tuple[list[np.ndarray], list[np.ndarray], list]:
+        """What the guided chain takes for ``rows``: their mouth crops, lip points in crop pixels
+        and retrieved exemplars."""
         from raymouth.job.exemplars import crop_lips
 
         crops = [mouth_crop(batch, i) for i in rows]
         lips = [crop_lips(batch["landmarks"][i], tuple(int(v) for v in batch["mouth_box"][i])) for i in rows]
         exemplars = [self.indexes.exemplar(self.exemplar_indexes[str(batch["video_id"][i])], int(batch["exemplars"][i][0])) for i in rows]
-        for i, enhanced in zip(rows, self.guided.enhance(crops, lips, exemplars)):
+        return crops, lips, exemplars
+
+    def _enhance_guided(self, batch: dict[str, np.ndarray], rows: list[int], out: np.ndarray, versions: np.ndarray) -> None:
+        for i, enhanced in zip(rows, self.guided.enhance(*self.guided_inputs(batch, rows))):
             out[i], versions[i] = enhanced, self.guided.model_version
 
 
