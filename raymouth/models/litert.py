@@ -54,10 +54,17 @@ def use_litert(enh: EnhanceConfig) -> bool:
     """``enhance.runtime`` resolved: ``auto`` is LiteRT for the native chain with trained weights and
     no autoencoder where ``ai-edge-litert`` is installed (``pipeline.build`` picks TensorFlow on GPUs)."""
     fits = enh.chain == "native" and not enh.use_autoencoder and RANDOM not in (enh.native_weights, enh.native_detail_weights)
+    return runtime_is_litert(enh.runtime, fits, "the ai-edge-litert package and trained native weights (not 'random')")
+
+
+def runtime_is_litert(runtime: str, fits: bool = True, needs: str = "the ai-edge-litert package") -> bool:
+    """``enhance.runtime`` for a model that ``fits`` LiteRT: ``auto`` is LiteRT where it is
+    installed, ``litert`` without it (or for a model that does not fit) a one-line error naming
+    what it ``needs``."""
     usable = fits and available()
-    if enh.runtime == "litert" and not usable:
-        raise UserError("enhance.runtime=litert needs the ai-edge-litert package and trained native weights (not 'random')")
-    return enh.runtime != "tensorflow" and usable
+    if runtime == "litert" and not usable:
+        raise UserError(f"enhance.runtime=litert needs {needs}")
+    return runtime != "tensorflow" and usable
 
 
 def native_runner(fidelity: str | Path, detail: str | Path | None, level: float, arch: dict, threads: int = 0) -> tuple[LiteRunner, str, str]:

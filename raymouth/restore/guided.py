@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-from raymouth.errors import UserError
 from raymouth.exemplar.align import Aligned, align
 from raymouth.restore.chain import WEIGHTS_DIR, bucket, grown, pad_to, shrunk, to_float, to_uint8
 
@@ -80,9 +79,7 @@ def _network(path: Path, threads: int, runtime: str) -> tuple[Callable[..., np.n
     """``(crop, exemplar, confidence) batches -> restored batch`` and the weights' manifest."""
     from raymouth.models import litert
 
-    if runtime == "litert" and not litert.available():
-        raise UserError("enhance.runtime=litert needs the ai-edge-litert package")
-    if runtime != "tensorflow" and litert.available():
+    if litert.runtime_is_litert(runtime):
         weights, manifest = litert.read_checked(path, {"name": "edsr_guided"}, in_channels=7)
         return litert.LiteRunner(litert.guided_flatbuffer(weights, manifest["arch"]), threads or os.cpu_count() or 1), manifest
     from raymouth.models.guided import load_guided
