@@ -214,8 +214,6 @@ def low_band_change(original: np.ndarray, pasted: np.ndarray, alpha: np.ndarray,
     """
     same_shape(original, pasted)
     weight = np.asarray(alpha, np.float32)
-    if not (weight >= 0.5).any():
-        return 0.0
     step = max(1, int(sigma // 2))  # the low band needs no more than a pixel per half sigma: measured on a shrunk copy
     images = [luma32(img) for img in (original, pasted)]
     if step > 1:
