@@ -105,6 +105,7 @@ def test_bench_reference_costs_the_guided_path_beside_the_generic_one():
     for name in ("retrieval (lip shape + pose, hysteresis)", "alignment (similarity + DIS flow + colour + confidence)", "enhance, generic (shipped chain)"):
         assert cost(name) > 0, name
     assert cost("enhance, reference-guided (alignment included)") > cost("alignment (similarity + DIS flow + colour + confidence)")
+    assert cost("**index (a reference as long as the input) + retrieval + alignment**") > cost("**retrieval + alignment**")
     assert rows["mouths that found an exemplar"] == ["100%"]
     assert rows["same output bytes with every core busy"] == ["yes"]
     assert "Ray Data pipeline" not in rows  # no cluster

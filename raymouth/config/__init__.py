@@ -263,7 +263,7 @@ class ReferenceConfig:
 
     mode: Literal["guided", "finetune"] = "finetune"
     guided_weights: str = ""  # the guided network's .keras; empty: the packaged weights
-    index_every: PosInt = 2  # the mouth index takes every Nth reference frame (neighbours are near-duplicates)
+    index_every: PosInt = 4  # the mouth index takes every Nth reference frame (neighbours are near-duplicates)
     index_max_frames: PosInt = 2000  # at most this many indexed frames per reference, evenly spaced
     exemplar_margin: Share = 0.2  # keep the previous frame's exemplar unless a new one is this much closer (no flicker)
     steps: PosInt = 400  # training steps per identity (batches of train.batch_size patches of train.patch_px²)

@@ -40,16 +40,14 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def match_colour(img: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``img`` with each channel's mean/std over ``mask`` set to ``ref``'s (gain clamped to 0.5..2)."""
-    if mask.sum() < 16:
+    m = mask.astype(np.uint8)
+    if int(m.sum()) < 16:
         return img.copy()
-    a, r = img.astype(np.float32), ref.astype(np.float32)
-    m = mask.astype(bool)
-    out = np.empty_like(a)
-    for c in range(3):
-        ma, sa, mr, sr = a[..., c][m].mean(), a[..., c][m].std(), r[..., c][m].mean(), r[..., c][m].std()
-        g = float(np.clip(sr / max(sa, 1e-3), 0.5, 2.0))
-        out[..., c] = (a[..., c] - ma) * g + mr
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    ma, sa = (v.ravel() for v in cv2.meanStdDev(img, mask=m))
+    mr, sr = (v.ravel() for v in cv2.meanStdDev(ref, mask=m))
+    g = np.clip(sr / np.maximum(sa, 1e-3), 0.5, 2.0)
+    gain_offset = np.column_stack([np.diag(g), mr - ma * g])  # (3, 4): out_c = g_c * in_c + offset_c
+    return cv2.transform(img, gain_offset)  # rounded and saturated to uint8
 
 
 def _grey_low(rgb: np.ndarray, sigma: float) -> np.ndarray:
@@ -63,9 +61,30 @@ def _dis(preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
     return _DIS[preset]
 
 
+def low_scale(sigma: float) -> float:
+    """Resize factor that leaves about a pixel per sigma/2 of a low band (1 when sigma <= 2): why:
+    the low band holds nothing finer, and flow and blurs cost by the pixel."""
+    return min(1.0, 2.0 / sigma)
+
+
+def _resized(img: np.ndarray, scale: float) -> np.ndarray:
+    if scale >= 1.0:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 def refine_flow(input_rgb: np.ndarray, warped_rgb: np.ndarray, sigma: float) -> np.ndarray:
-    """DIS flow (H, W, 2) from the input to the warped exemplar, on low-passed grey copies."""
-    return _dis().calc(_grey_low(input_rgb, sigma), _grey_low(warped_rgb, sigma), None)
+    """DIS flow (H, W, 2) from the input to the warped exemplar, on low-passed grey copies (at
+    ``low_scale(sigma)``, the flow resized back to the input's grid)."""
+    h, w = input_rgb.shape[:2]
+    scale = low_scale(sigma)
+    a, b = (_grey_low(_resized(x, scale), sigma * scale) for x in (input_rgb, warped_rgb))
+    flow = _dis().calc(a, b, None)
+    if flow.shape[:2] == (h, w):
+        return flow
+    back = np.float32([w / flow.shape[1], h / flow.shape[0]])
+    return cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * back
 
 
 def remap(img: np.ndarray, flow: np.ndarray, interp: int = cv2.INTER_LINEAR, border: int = cv2.BORDER_REFLECT) -> np.ndarray:
@@ -76,10 +95,14 @@ def remap(img: np.ndarray, flow: np.ndarray, interp: int = cv2.INTER_LINEAR, bor
 
 
 def confidence_map(input_rgb: np.ndarray, aligned_rgb: np.ndarray, valid: np.ndarray, sigma: float, tau: float = 12.0) -> np.ndarray:
-    """exp(-(d/tau)^2) of the low-band difference d (0..255 units), 0 outside ``valid``: why: tell the network where not to trust the exemplar."""
-    lo_in = cv2.GaussianBlur(input_rgb.astype(np.float32), (0, 0), sigma)
-    lo_ex = cv2.GaussianBlur(aligned_rgb.astype(np.float32), (0, 0), sigma)
+    """exp(-(d/tau)^2) of the low-band difference d (0..255 units), 0 outside ``valid``: why: tell the
+    network where not to trust the exemplar. The low bands are taken at ``low_scale(sigma)``."""
+    h, w = input_rgb.shape[:2]
+    scale = low_scale(sigma)
+    lo_in, lo_ex = (cv2.GaussianBlur(_resized(x, scale).astype(np.float32), (0, 0), sigma * scale) for x in (input_rgb, aligned_rgb))
     d = np.abs(lo_in - lo_ex).mean(-1)
+    if d.shape != (h, w):
+        d = cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR)
     conf = np.exp(-((d / tau) ** 2)) * valid
     return conf.astype(np.float32)
 
@@ -101,7 +124,7 @@ def align(input_rgb: np.ndarray, input_lips: np.ndarray, exemplar_rgb: np.ndarra
         f = refine_flow(input_rgb, warped, sigma)
         warped = remap(warped, f, cv2.INTER_CUBIC)
         valid = remap(valid, f, cv2.INTER_NEAREST, cv2.BORDER_CONSTANT)
-        shift = float(np.linalg.norm(f, axis=-1).mean())
+        shift = float(cv2.magnitude(f[..., 0], f[..., 1]).mean())
         warped = match_colour(warped, input_rgb, valid > 0)
     valid = cv2.erode(valid, np.ones((3, 3), np.uint8))
     image = np.where(valid[..., None] > 0, warped, input_rgb)

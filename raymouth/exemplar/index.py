@@ -137,7 +137,7 @@ def build_index(frames: Iterable[tuple[int, float, np.ndarray]], landmarker, cli
     for i, t, rgb in frames:
         if i % every:
             continue
-        face = landmarker.detect(rgb)
+        face = landmarker.detect(rgb, scored=False)
         if face is not None:
             row = row_for(rgb, face.points, clip, i, t, native)
             if row is not None:

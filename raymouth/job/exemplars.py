@@ -46,7 +46,7 @@ def build_index(ref_uri: str, files: list[str], reference_id: str, run_uri: str,
     rows = []
     with Landmarker(cfg.locate) as landmarker:
         for index, seconds, rgb in _frames(loc, files, reference_id, wanted):
-            face = landmarker.detect(rgb)
+            face = landmarker.detect(rgb, scored=False)  # the index uses the points, not the score
             row = row_for(rgb, face.points, reference_id, index, seconds) if face is not None else None
             if row is not None:
                 rows.append(row)

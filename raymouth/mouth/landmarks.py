@@ -181,11 +181,12 @@ class Landmarker:
                     task.close()
                 setattr(self, name, None)
 
-    def detect(self, rgb: np.ndarray) -> Face | None:
+    def detect(self, rgb: np.ndarray, scored: bool = True) -> Face | None:
         """The chosen face in an RGB uint8 (H, W, 3) frame, or None when there is none.
 
         Frames larger than cfg.max_side_px are downscaled for detection only; the points are
-        scaled back to the input's pixel coordinates.
+        scaled back to the input's pixel coordinates. ``scored=False`` skips the face detector
+        that only scores the face (confidence NaN): for callers that use the points alone.
         """
         if self._landmarker is None:
             raise LandmarkerError("Landmarker is closed")
@@ -193,13 +194,13 @@ class Landmarker:
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
         with native_quiet():  # start-up lines at the first detection; LiteRT's "not aligned" warning on any
             result = self._landmarker.detect(image)
-            detections = self._detector.detect(image).detections if result.face_landmarks else []
+            detections = self._detector.detect(image).detections if result.face_landmarks and scored else []
         if not result.face_landmarks:
             return None
         h, w = small.shape[:2]
         faces = [_to_pixels(lms, w, h) for lms in result.face_landmarks]
         points = max(faces, key=_area) if self.cfg.face_choice == "largest" else faces[0]
-        confidence = _score_for(points, detections)
+        confidence = _score_for(points, detections) if scored else float("nan")
         return Face(points=(points / scale).astype(np.float32), confidence=confidence)
 
 
