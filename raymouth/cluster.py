@@ -22,6 +22,7 @@ def ensure_ray(cfg: Config | None = None, worker_output: bool = False) -> None:
     pipeline prints a short progress line instead). ``RAYMOUTH_VERBOSE=1`` (``--verbose``) shows
     everything. Errors raised in workers still reach the driver as exceptions.
     ``worker_output`` copies workers' output anyway: training prints its per-epoch line there.
+    A local cluster started here has no dashboard unless ``pipeline.local_dashboard``.
     """
     import logging
     import sys
@@ -32,8 +33,9 @@ def ensure_ray(cfg: Config | None = None, worker_output: bool = False) -> None:
         return
     loud = verbose()
     address = os.environ.get("RAY_ADDRESS") or None
+    local = {} if address not in (None, "local") else {"include_dashboard": bool(cfg and cfg.pipeline.local_dashboard)}
     try:
-        ray.init(address=address, log_to_driver=loud or worker_output, configure_logging=True, logging_level="INFO" if loud else "ERROR")
+        ray.init(address=address, log_to_driver=loud or worker_output, configure_logging=True, logging_level="INFO" if loud else "ERROR", **local)
     except Exception as exc:  # noqa: BLE001 - any failure to start or join is the user's to fix: one line
         ray.shutdown()  # leave nothing running that the failed start began
         if address:

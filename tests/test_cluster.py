@@ -163,6 +163,26 @@ def _sizes(resources: dict, *sets: str):
     return stage_sizes(config.load(None, list(sets)), resources)
 
 
+@pytest.mark.parametrize("dashboard", [False, True])
+def test_a_local_cluster_starts_without_the_dashboard_unless_asked(dashboard):
+    """``ensure_ray`` starting a local cluster (no RAY_ADDRESS): Ray's dashboard only with
+    ``pipeline.local_dashboard`` (its URL is what ``ray.init`` records for the node; private
+    attribute, read in a fresh process so no other test's cluster is joined)."""
+    code = (
+        "import ray\n"
+        "from raymouth import config\n"
+        "from raymouth.cluster import ensure_ray\n"
+        f"ensure_ray(config.load(None, ['pipeline.local_dashboard={str(dashboard).lower()}']))\n"
+        "print('webui=' + str(ray._private.worker._global_node.address_info.get('webui_url') or ''))\n"
+        "ray.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    url = [line for line in out.stdout.splitlines() if line.startswith("webui=")][-1][len("webui="):]
+    assert bool(url) == dashboard, url
+
+
 def test_stage_sizes_cpu_only():
     s = _sizes({"CPU": 16})
     assert s.gpus_per_enhance_actor == 0

@@ -29,6 +29,7 @@ EXECUTION_KEYS = (
     "pipeline.num_gpus_per_enhance_actor",
     "pipeline.cpus_per_actor",
     "pipeline.max_block_mib",
+    "pipeline.local_dashboard",
     # per-identity fine-tuning: a run with --reference records these settings (and the
     # train.*/degrade.* ones its fine-tunes use) in run.json and refuses a resume with others
     # (reference.record), so runs without a reference keep their identity
