@@ -72,6 +72,14 @@ def test_detect_gives_478_pixel_points(landmarker):
     assert landmarker.detect(np.zeros((256, 256, 3), np.uint8)) is None
 
 
+def test_unscored_detection_gives_the_same_points_without_a_confidence(landmarker):
+    """The mouth index skips the scoring face detector: same points, NaN confidence."""
+    rgb = read_rgb("images/gfpgan_Adele_crop.png")
+    scored, unscored = landmarker.detect(rgb), landmarker.detect(rgb, scored=False)
+    assert np.array_equal(scored.points, unscored.points)
+    assert np.isnan(unscored.confidence) and scored.confidence > 0
+
+
 def test_downscaled_detection_maps_points_back():
     rgb = read_rgb("images/gfpgan_Adele_crop.png")
     with Landmarker(LocateConfig()) as full, Landmarker(LocateConfig(max_side_px=200)) as small:

@@ -223,7 +223,7 @@ class PipelineConfig:
     # starts on a block once it is complete: small blocks let the stages overlap.
     max_block_mib: PosFloat = 4.0
     # A local Ray cluster that raymouth starts itself (no RAY_ADDRESS, or RAY_ADDRESS=local) runs
-    # without Ray's dashboard: 1-3 s less start-up on 2 cores. true starts it, to watch a local run.
+    # without Ray's dashboard: a faster start and less memory (docs/throughput.md). true starts it, to watch a local run.
     local_dashboard: bool = False
 
 
