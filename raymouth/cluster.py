@@ -33,7 +33,7 @@ def ensure_ray(cfg: Config | None = None, worker_output: bool = False) -> None:
         return
     loud = verbose()
     address = os.environ.get("RAY_ADDRESS") or None
-    local = {} if address not in (None, "local") else {"include_dashboard": bool(cfg and cfg.pipeline.local_dashboard)}
+    local = {"include_dashboard": bool(cfg and cfg.pipeline.local_dashboard)} if address in (None, "local") else {}  # starting one
     try:
         ray.init(address=address, log_to_driver=loud or worker_output, configure_logging=True, logging_level="INFO" if loud else "ERROR", **local)
     except Exception as exc:  # noqa: BLE001 - any failure to start or join is the user's to fix: one line

@@ -29,6 +29,7 @@ from raymouth.data.video import iter_frames
 from raymouth.exemplar.index import native_box
 from raymouth.mouth import roi
 from raymouth.mouth.landmarks import Landmarker
+from raymouth.paste.metrics import psnr
 from raymouth.train import degrade as dg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,6 +159,7 @@ def train(name: str, pool: list[dict], steps: int, use_cond: bool, batch: int = 
     from raymouth.models.guided import build_guided, guided_arch, init_from_native, save_guided
     from raymouth.models.kerasapi import configure_threads, keras, tf
     from raymouth.models.weights import load_model
+    from raymouth.train.guided import gradient_l1
 
     configure_threads(2, 1)
     model = init_from_native(build_guided(12, 32), load_model(str(NATIVE)))
@@ -169,9 +171,7 @@ def train(name: str, pool: list[dict], steps: int, use_cond: bool, batch: int = 
         with tf.GradientTape() as tape:
             p = model([x, e, c], training=True)
             l1 = tf.reduce_mean(tf.abs(y - p))
-            dy = lambda a: a[:, 1:] - a[:, :-1]  # noqa: E731
-            dx = lambda a: a[:, :, 1:] - a[:, :, :-1]  # noqa: E731
-            total = l1 + 0.5 * (tf.reduce_mean(tf.abs(dy(y) - dy(p))) + tf.reduce_mean(tf.abs(dx(y) - dx(p))))
+            total = l1 + 0.5 * gradient_l1(y, p)  # the shipped models' L1 + 0.5 x gradient loss
         opt.apply_gradients(zip(tape.gradient(total, model.trainable_variables), model.trainable_variables))
         return l1
 
@@ -195,11 +195,6 @@ def train(name: str, pool: list[dict], steps: int, use_cond: bool, batch: int = 
             t0 = time.time()
     save_guided(model, OUT / f"{name}.keras", guided_arch(12, 32), data="cond experiment", metrics={"steps": steps}, version=name)
     return model
-
-
-def psnr(a, b):
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
 
 
 def run_model(model, crop: np.ndarray, c: float) -> np.ndarray:
